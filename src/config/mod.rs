@@ -1,0 +1,3 @@
+//! Configuration value types shared by the command line and the supervisor's TOML config.
+
+pub mod duration;
