@@ -1,0 +1,9 @@
+//! The one integration-test binary: a module per area, all running the real `pidward` binary
+//! against real processes, files and signals.
+
+mod common;
+mod lock_cli;
+mod lock_lib;
+mod pidfile;
+mod purity;
+mod signals;
