@@ -16,3 +16,4 @@ pub mod lock;
 pub mod pidfile;
 pub mod process;
 pub mod signals;
+pub mod supervisor;

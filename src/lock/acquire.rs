@@ -140,7 +140,7 @@ fn new_record(lock: &Lock) -> OwnerRecord {
         token: fsutil::unique(),
         generation: None,
         beat: 0,
-        ttl_ms: (lock.kind == LockKind::Lease).then(|| lock.ttl.as_millis() as u64),
+        ttl_ms: (lock.kind == LockKind::Lease).then_some(lock.ttl.as_millis() as u64),
     }
 }
 
@@ -314,12 +314,12 @@ fn contention(
     match deadline {
         Deadline::Now => LockError::Busy {
             path: key.to_path_buf(),
-            holder,
+            holder: Box::new(holder),
         },
         _ => LockError::Timeout {
             path: key.to_path_buf(),
             waited: started.elapsed(),
-            holder,
+            holder: Box::new(holder),
         },
     }
 }

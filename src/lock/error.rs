@@ -95,7 +95,7 @@ pub enum LockError {
         /// The lock's path.
         path: PathBuf,
         /// Its holder.
-        holder: HolderSummary,
+        holder: Box<HolderSummary>,
     },
     /// The wait ran out.
     #[error("{}: timed out after {} waiting for the lock, {holder}", path.display(), fmt_duration(*waited))]
@@ -105,7 +105,7 @@ pub enum LockError {
         /// How long it waited.
         waited: Duration,
         /// Its holder.
-        holder: HolderSummary,
+        holder: Box<HolderSummary>,
     },
     /// This process holds the lock shared and asked for it exclusive.
     #[error("{}: this process holds the lock shared and cannot also take it exclusive (conversion is not atomic); drop the shared guard first", path.display())]
@@ -155,7 +155,7 @@ pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0..1000 => format!("{ms}ms"),
-        1000..60_000 if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        1000..60_000 if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
         1000..60_000 => format!("{:.1}s", d.as_secs_f64()),
         _ => format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000),
     }

@@ -1,6 +1,8 @@
 //! The one integration-test binary: a module per area, all running the real `pidward` binary
 //! against real processes, files and signals.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod lock_cli;
 mod lock_lib;
