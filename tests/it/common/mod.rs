@@ -18,18 +18,27 @@ pub fn bin() -> PathBuf {
 /// A `pidward` command with `args`, in `dir`, with a clean logging environment.
 pub fn pidward(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
-    cmd.current_dir(dir).args(args).env_remove("RUST_LOG").env_remove("PIDWARD_SOCKET");
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("PIDWARD_SOCKET");
     cmd
 }
 
 /// Runs to completion and returns the output (stdin closed).
 pub fn run(dir: &Path, args: &[&str]) -> Output {
-    pidward(dir, args).stdin(Stdio::null()).output().expect("run pidward")
+    pidward(dir, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pidward")
 }
 
 /// A private temp directory for one test.
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("pidward-it-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("pidward-it-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// A child process in its own process group; the whole group is SIGKILLed and reaped on drop,
@@ -43,7 +52,9 @@ impl Proc {
     pub fn spawn(mut cmd: Command) -> Proc {
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
-        Proc { child: cmd.spawn().expect("spawn") }
+        Proc {
+            child: cmd.spawn().expect("spawn"),
+        }
     }
 
     /// The PID.
@@ -95,7 +106,9 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Whether a process with `pid` exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
