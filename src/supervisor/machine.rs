@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::policy::{ExitKind, Policy, RestartWindow};
 
+/// SIGKILL's number (the machine stays free of `nix`).
+const SIGKILL: i32 = 9;
+
 /// A process id.
 pub type Pid = i32;
 
@@ -278,6 +281,7 @@ pub struct Machine {
     pub last_exit: Option<ExitKind>,
 }
 
+mod lifecycle;
 mod transitions;
 
 impl Machine {
