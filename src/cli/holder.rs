@@ -11,8 +11,14 @@ use pidward::process::{is_same_live_process, signal_verified, SystemTable};
 
 /// Runs `pidward holder`: exit 0 held, 1 free.
 pub fn holder(args: HolderArgs) -> anyhow::Result<ExitStatus> {
-    let info = lock::holder(&args.lockfile, args.kind)
-        .with_context(|| format!("{}: cannot examine the lock", args.lockfile.display()))?;
+    let info = match lock::holder(&args.lockfile, args.kind) {
+        Ok(info) => info,
+        Err(e) => {
+            // `holder` answers 0 held / 1 free, so an error must not look like "free".
+            eprintln!("pidward: {}: cannot examine the lock: {e}", args.lockfile.display());
+            return Ok(ExitStatus::Usage);
+        }
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&info)?);
     } else {
