@@ -8,6 +8,8 @@
 
 mod host;
 mod pidfd;
+pub mod reap;
+pub mod spawn;
 mod stat;
 
 use std::cell::RefCell;

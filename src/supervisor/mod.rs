@@ -13,5 +13,6 @@
 //!     └──────────── STOPPING ──stop_timeout──▶ SIGKILL ──▶ (exit) ──▶ STOPPED
 //! ```
 
+pub mod logs;
 pub mod machine;
 pub mod policy;

@@ -1,0 +1,58 @@
+//! Reaping: `waitpid(-1, WNOHANG)` until nothing is left, so that no zombie survives, ours or
+//! reparented to us as a subreaper.
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+
+/// How a reaped process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// `exit(code)`.
+    Exited(i32),
+    /// Killed by a signal.
+    Signaled {
+        /// The signal number.
+        signal: i32,
+        /// Core dumped.
+        core: bool,
+    },
+}
+
+/// Reaps every exited child; returns their PIDs and how they ended.
+pub fn reap_all() -> Vec<(i32, Termination)> {
+    let mut reaped = Vec::new();
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                reaped.push((pid.as_raw(), Termination::Exited(code)))
+            }
+            Ok(WaitStatus::Signaled(pid, sig, core)) => {
+                reaped.push((
+                    pid.as_raw(),
+                    Termination::Signaled {
+                        signal: sig as i32,
+                        core,
+                    },
+                ));
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return reaped,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => {
+                log::warn!("waitpid: {e}");
+                return reaped;
+            }
+        }
+    }
+}
+
+/// Sends `signal` to the process group `pgid`; `Ok(false)` when the group is already gone.
+///
+/// # Errors
+/// `EPERM` and the like.
+pub fn signal_group(pgid: i32, signal: nix::sys::signal::Signal) -> nix::Result<bool> {
+    match nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
