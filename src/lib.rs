@@ -13,6 +13,7 @@
 pub mod config;
 pub mod exit;
 pub mod lock;
+pub mod notify;
 pub mod pidfile;
 pub mod process;
 pub mod signals;

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -35,15 +34,4 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-/// `env_logger` to stderr at `warn` unless `RUST_LOG` says otherwise; no timestamps under
-/// journald (`JOURNAL_STREAM`), which adds its own.
-fn init_logging() {
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.format_timestamp(None);
-    }
-    let _ = builder.try_init();
 }

@@ -15,7 +15,10 @@ pub fn holder(args: HolderArgs) -> anyhow::Result<ExitStatus> {
         Ok(info) => info,
         Err(e) => {
             // `holder` answers 0 held / 1 free, so an error must not look like "free".
-            eprintln!("pidward: {}: cannot examine the lock: {e}", args.lockfile.display());
+            eprintln!(
+                "pidward: {}: cannot examine the lock: {e}",
+                args.lockfile.display()
+            );
             return Ok(ExitStatus::Usage);
         }
     };

@@ -1,8 +1,10 @@
 //! The command line: clap types and dispatch. Each command family has its own file.
 
+mod check;
 mod holder;
 mod lock;
 mod pidfile;
+mod run;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +26,17 @@ pub struct Cli {
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the supervisor: start the services of a config and keep them running.
+    Run(ConfigArgs),
+    /// Validate a config and print a summary (exit 2 on any error).
+    Check {
+        /// The config.
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a command while holding a lock (single-instance guard for cron jobs and scripts).
     Lock(LockArgs),
     /// Show who holds a lock: exit 0 held, 1 free, 2 error.
@@ -45,6 +58,24 @@ pub enum Command {
         #[command(subcommand)]
         command: PidfileCommand,
     },
+}
+
+/// The config file option shared by the supervisor's commands.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The config file.
+    #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// Where the config lives unless `-c` says otherwise.
+pub const DEFAULT_CONFIG: &str = "/etc/pidward/pidward.toml";
+
+impl ConfigArgs {
+    /// The config path made absolute (a daemon changes directory to `/`).
+    pub fn absolute(&self) -> PathBuf {
+        std::path::absolute(&self.config).unwrap_or_else(|_| self.config.clone())
+    }
 }
 
 /// `pidward lock`.
@@ -163,7 +194,12 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
 /// Anything that ends the command with a message (the caller prints it and exits 1, or 2 for
 /// usage errors).
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    if !matches!(cli.command, Command::Run(_)) {
+        init_logging(log::LevelFilter::Warn);
+    }
     match cli.command {
+        Command::Run(args) => run::run(&args.absolute()),
+        Command::Check { config, json } => check::check(&config.absolute(), json),
         Command::Lock(args) => lock::run(args),
         Command::Holder(args) => holder::holder(args),
         Command::Unlock(args) => holder::unlock(args),
@@ -172,4 +208,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             command: PidfileCommand::Check { path, clean, json },
         } => pidfile::check(&path, clean, json),
     }
+}
+
+/// `env_logger` to stderr at `level` unless `RUST_LOG` says otherwise; no timestamps under
+/// journald (`JOURNAL_STREAM`), which adds its own.
+pub fn init_logging(level: log::LevelFilter) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.format_timestamp(None);
+    }
+    let _ = builder.try_init();
 }

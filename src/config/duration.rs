@@ -1,7 +1,31 @@
 //! Durations as users write them: `"500ms"`, `"10s"`, `"2m"`, `"1h"`, or a bare number of
-//! seconds (`10`, `0.5`, as `flock -w` takes). Pure.
+//! seconds (`10`, `0.5`, as `flock -w` takes), or in a config file a TOML number of seconds. Pure.
 
 use std::time::Duration;
+
+use super::raw::TextOrNumber;
+
+/// The largest duration accepted, in seconds (about 31 years): beyond it lies overflow.
+const MAX_SECS: f64 = 1e9;
+
+/// A config value as a duration: a string for [`parse_duration`], or a number of seconds.
+///
+/// # Errors
+/// A one-line message naming the bad input.
+pub fn duration_of(value: &TextOrNumber) -> Result<Duration, String> {
+    let secs = match value {
+        TextOrNumber::Text(text) => return parse_duration(text),
+        TextOrNumber::Int(n) => *n as f64,
+        TextOrNumber::Float(f) => *f,
+    };
+    if secs < 0.0 {
+        return Err(format!("invalid duration {secs}: must not be negative"));
+    }
+    if !secs.is_finite() || secs > MAX_SECS {
+        return Err(format!("invalid duration {secs}: too large"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
 
 /// Parses a duration; the error says what was wrong and what is accepted.
 ///
@@ -30,7 +54,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     let secs = value * scale;
-    if !secs.is_finite() || secs > 1e9 {
+    if !secs.is_finite() || secs > MAX_SECS {
         return Err(format!("invalid duration {text:?}: too large"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -59,6 +83,29 @@ mod tests {
                 Ok(Duration::from_millis(ms)),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn config_numbers_are_seconds() {
+        let ok = [
+            (TextOrNumber::Int(5), 5000),
+            (TextOrNumber::Float(0.25), 250),
+            (TextOrNumber::Text("2m".into()), 120_000),
+        ];
+        for (value, ms) in ok {
+            assert_eq!(
+                duration_of(&value),
+                Ok(Duration::from_millis(ms)),
+                "{value:?}"
+            );
+        }
+        for value in [
+            TextOrNumber::Int(-1),
+            TextOrNumber::Float(f64::NAN),
+            TextOrNumber::Float(1e12),
+        ] {
+            assert!(duration_of(&value).is_err(), "{value:?}");
         }
     }
 

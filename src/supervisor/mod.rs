@@ -13,6 +13,71 @@
 //!     └──────────── STOPPING ──stop_timeout──▶ SIGKILL ──▶ (exit) ──▶ STOPPED
 //! ```
 
+pub mod actions;
+pub mod boot;
+pub mod engine;
 pub mod logs;
 pub mod machine;
+pub mod orphans;
 pub mod policy;
+pub mod reload;
+pub mod shutdown;
+pub mod table;
+
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::pidfile::{PidFile, PidFileError};
+use boot::BootError;
+
+/// Runs the supervisor for `config` until it is shut down; returns the exit code (0, or 1 when
+/// a process survived SIGKILL).
+///
+/// # Errors
+/// When it cannot start: an unsafe runtime directory, another instance, a failed setup step.
+pub fn run(config: Config) -> Result<i32, BootError> {
+    let runtime_dir = config.supervisor.runtime_dir.clone();
+    boot::ensure_runtime_dir(&runtime_dir)?;
+    let log_dir = config.supervisor.log_dir.clone();
+    std::fs::create_dir_all(&log_dir).map_err(|source| BootError::Io {
+        path: log_dir,
+        op: "creating the log directory",
+        source,
+    })?;
+    let child_nofile = boot::raise_nofile();
+    // Signals first, in event-loop mode: no thread may exist before a daemon forks, and the
+    // PID file guard below must not start the registry's dispatcher thread.
+    let mut engine = engine::Engine::new(config, child_nofile).map_err(|e| BootError::Io {
+        path: runtime_dir.clone(),
+        op: "installing signal handlers",
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let instance_path = runtime_dir.join("pidward.pid");
+    let _instance = match PidFile::create(&instance_path) {
+        Ok(guard) => guard,
+        Err(PidFileError::AlreadyRunning { pid, .. }) => {
+            return Err(BootError::AlreadyRunning {
+                pid,
+                dir: runtime_dir,
+            })
+        }
+        Err(e) => {
+            return Err(BootError::Io {
+                path: instance_path,
+                op: "creating the PID file",
+                source: std::io::Error::other(e.to_string()),
+            })
+        }
+    };
+    boot::become_subreaper();
+    log::info!(
+        "pidward {} running as PID {} with {} services (runtime dir {})",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        engine.services.len(),
+        runtime_dir.display()
+    );
+    engine.recover(Instant::now());
+    crate::notify::ready();
+    Ok(engine.run())
+}

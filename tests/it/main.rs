@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod config;
 mod lock_cli;
 mod lock_lib;
 mod pidfile;

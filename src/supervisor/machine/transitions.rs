@@ -176,7 +176,7 @@ impl Machine {
         self.lock_waits += 1;
         let waits = self.lock_waits;
         let until = now + self.policy.backoff.delay(waits);
-        let reason = format!("lock held by {holder}");
+        let reason = format!("lock {holder}");
         // Not a failed attempt: never a duplicate, and never FATAL for waiting on a lock.
         self.set(State::Backoff {
             until,

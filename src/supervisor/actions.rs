@@ -1,0 +1,347 @@
+//! Performing a machine's actions: locks, spawns, PID files, signals. A failed action goes back
+//! to the machine as an event (`LockBusy`, `SpawnFailed`); nothing here panics or ends the loop.
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use nix::sys::signal::Signal;
+
+use super::engine::Engine;
+use super::logs::{Capture, LogFile};
+use super::machine::{Action, Event};
+use super::table::Tracked;
+use crate::config::{Output, Rlimit, ServiceSpec};
+use crate::lock::{Lock, LockError, ProcessRef};
+use crate::pidfile;
+use crate::process::reap::signal_group;
+use crate::process::spawn::{self, resolve_credentials, SpawnSpec};
+
+/// Variables a service must not inherit: they are meant for the supervisor only.
+const PRIVATE_ENV: [&str; 6] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
+
+impl Engine {
+    /// Performs `actions` for `name`, in order; stops early when one fails in a way the machine
+    /// must hear about first (a busy lock means no spawn).
+    pub fn perform(&mut self, name: &str, actions: Vec<Action>) {
+        for action in actions {
+            if let Some(event) = self.perform_one(name, action) {
+                let stop = matches!(event, Event::LockBusy(_));
+                self.queue.push_back((name.to_owned(), event));
+                if stop {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn perform_one(&mut self, name: &str, action: Action) -> Option<Event> {
+        match action {
+            Action::TakeLock => self.take_lock(name),
+            Action::Spawn => Some(self.spawn(name)),
+            Action::WritePidFile(pid) => {
+                self.write_pidfile(name, pid);
+                None
+            }
+            Action::RemovePidFile => {
+                self.remove_pidfile(name);
+                None
+            }
+            Action::ReleaseLock => {
+                self.release_lock(name);
+                None
+            }
+            Action::SendSignal { pid, signal, group } => {
+                self.send_signal(name, pid, signal, group);
+                None
+            }
+            Action::UseNewSpec => {
+                if let Some(svc) = self.services.get_mut(name) {
+                    if let Some(spec) = svc.pending.take() {
+                        svc.spec = spec;
+                    }
+                }
+                None
+            }
+            Action::Forget => {
+                if let Some(svc) = self.services.remove(name) {
+                    svc.stdout
+                        .into_iter()
+                        .chain(svc.stderr)
+                        .for_each(Capture::remove);
+                    log::info!("{name}: removed");
+                }
+                None
+            }
+            Action::Transitioned { from, to, reason } => {
+                if let Some(svc) = self.services.get_mut(name) {
+                    log::info!(
+                        "{name}: {} -> {}{}",
+                        from.as_str(),
+                        to.as_str(),
+                        if reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {reason}")
+                        }
+                    );
+                    svc.reason = reason;
+                    svc.since = std::time::SystemTime::now();
+                }
+                None
+            }
+        }
+    }
+
+    fn take_lock(&mut self, name: &str) -> Option<Event> {
+        let svc = self.services.get_mut(name)?;
+        if svc.lock.is_some() {
+            return None;
+        }
+        let lock = Lock::new(&svc.spec.lockfile)
+            .label(name)
+            .cleanup_on_signal(false);
+        match lock.try_acquire() {
+            Ok(guard) => {
+                svc.lock = Some(guard);
+                None
+            }
+            Err(LockError::Busy { holder, .. }) => Some(Event::LockBusy(holder.to_string())),
+            Err(e) => Some(Event::SpawnFailed {
+                permanent: false,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn spawn(&mut self, name: &str) -> Event {
+        let Some(svc) = self.services.get(name) else {
+            return Event::SpawnFailed {
+                permanent: true,
+                reason: "no such service".into(),
+            };
+        };
+        let spec = Arc::clone(&svc.spec);
+        let keep_fd = svc.lock.as_ref().and_then(|l| l.raw_fd());
+        if let Err(reason) = self.ensure_captures(name) {
+            return Event::SpawnFailed {
+                permanent: false,
+                reason,
+            };
+        }
+        let Some(svc) = self.services.get(name) else {
+            return Event::SpawnFailed {
+                permanent: true,
+                reason: "no such service".into(),
+            };
+        };
+        let streams = stdio_for(&spec.stdout, svc.stdout.as_ref())
+            .and_then(|out| Ok((out, stdio_for(&spec.stderr, svc.stderr.as_ref())?)));
+        let (stdout, stderr) = match streams {
+            Ok(s) => s,
+            Err(reason) => {
+                return Event::SpawnFailed {
+                    permanent: false,
+                    reason,
+                }
+            }
+        };
+        let credentials = match spec
+            .user
+            .as_deref()
+            .map(|u| resolve_credentials(u, spec.group.as_deref()))
+        {
+            Some(Err(reason)) => {
+                return Event::SpawnFailed {
+                    permanent: true,
+                    reason,
+                }
+            }
+            Some(Ok(c)) => Some(c),
+            None => None,
+        };
+        let argv = spec.command.argv();
+        let mut env = spec.env.clone();
+        env.insert("PIDWARD_SERVICE".into(), name.to_owned());
+        let rlimits = self.rlimits(&spec);
+        let result = spawn::spawn(SpawnSpec {
+            argv: &argv,
+            cwd: &spec.cwd,
+            env: &env,
+            remove_env: &PRIVATE_ENV,
+            credentials: credentials.as_ref(),
+            umask: spec.umask,
+            rlimits: &rlimits,
+            stdout,
+            stderr,
+            keep_fd,
+        });
+        let Some(svc) = self.services.get_mut(name) else {
+            return Event::SpawnFailed {
+                permanent: true,
+                reason: "removed".into(),
+            };
+        };
+        match result {
+            Ok(child) => {
+                let pid = child.pid;
+                svc.tracked = Some(Tracked {
+                    pid,
+                    pidfd: child.pidfd,
+                    start_ticks: child.start_ticks,
+                    adopted: false,
+                });
+                Event::Spawned(pid)
+            }
+            Err(e) => Event::SpawnFailed {
+                permanent: e.permanent,
+                reason: e.message,
+            },
+        }
+    }
+
+    /// Resource limits for a child: the configured ones, and the supervisor's original
+    /// `RLIMIT_NOFILE` back unless configured (many programs misbehave with a huge fd limit).
+    fn rlimits(&self, spec: &ServiceSpec) -> Vec<(i32, u64, u64)> {
+        let value = |r: Rlimit| match r {
+            Rlimit::Value(v) => v,
+            Rlimit::Unlimited => libc::RLIM_INFINITY,
+        };
+        let (soft, hard) = self.child_nofile;
+        let mut limits = vec![match spec.limits.nofile {
+            Some(r) => (libc::RLIMIT_NOFILE as i32, value(r), value(r)),
+            None => (libc::RLIMIT_NOFILE as i32, soft, hard),
+        }];
+        for (resource, limit) in [
+            (libc::RLIMIT_NPROC as i32, spec.limits.nproc),
+            (libc::RLIMIT_CORE as i32, spec.limits.core),
+            (libc::RLIMIT_MEMLOCK as i32, spec.limits.memlock),
+        ] {
+            if let Some(r) = limit {
+                limits.push((resource, value(r), value(r)));
+            }
+        }
+        limits
+    }
+
+    /// Opens the captures (FIFO + rotated file) a service's `log` outputs need, once; they stay
+    /// open across restarts, and after a supervisor restart the same FIFOs are reopened.
+    pub fn ensure_captures(&mut self, name: &str) -> Result<(), String> {
+        let runtime_dir = self.config.supervisor.runtime_dir.clone();
+        let log_dir = self.config.supervisor.log_dir.clone();
+        let Some(svc) = self.services.get_mut(name) else {
+            return Ok(());
+        };
+        let spec = Arc::clone(&svc.spec);
+        for (output, slot, suffix) in [
+            (&spec.stdout, &mut svc.stdout, "out"),
+            (&spec.stderr, &mut svc.stderr, "err"),
+        ] {
+            if *output != Output::Log || slot.is_some() {
+                continue;
+            }
+            let file = log_dir.join(format!("{name}.{suffix}"));
+            let sink = LogFile::open(&file, spec.log_max_bytes, spec.log_backups)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let fifo = runtime_dir.join(format!("{name}.std{suffix}"));
+            *slot =
+                Some(Capture::open(&fifo, sink).map_err(|e| format!("{}: {e}", fifo.display()))?);
+        }
+        Ok(())
+    }
+
+    fn write_pidfile(&mut self, name: &str, pid: i32) {
+        let Some(svc) = self.services.get(name) else {
+            return;
+        };
+        if let Err(e) = pidfile::write(&svc.spec.pidfile, pid) {
+            log::error!("{name}: {e}");
+        }
+        let ticks = svc.tracked.as_ref().map_or(0, |t| t.start_ticks);
+        if let Some(lock) = &svc.lock {
+            if let Err(e) = lock.set_child(Some(ProcessRef {
+                pid,
+                start_ticks: ticks,
+            })) {
+                log::warn!("{name}: {e}");
+            }
+        }
+    }
+
+    fn remove_pidfile(&mut self, name: &str) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        let Some(tracked) = svc.tracked.take() else {
+            return;
+        };
+        match pidfile::remove_if_ours(&svc.spec.pidfile, tracked.pid) {
+            Ok(_) => {}
+            Err(e) => log::warn!("{name}: {e}"),
+        }
+    }
+
+    /// Closes our copy of the lock, then takes it afresh without blocking: if that works,
+    /// nothing the service left behind holds it and the file goes; if not, a process that
+    /// inherited the descriptor still runs, and the file stays so the next start waits for it.
+    fn release_lock(&mut self, name: &str) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        drop(svc.lock.take());
+        let fresh = Lock::new(&svc.spec.lockfile)
+            .remove_on_release(true)
+            .cleanup_on_signal(false)
+            .try_acquire();
+        match fresh {
+            Ok(guard) => {
+                if let Err(e) = guard.release() {
+                    log::warn!("{name}: {e}");
+                }
+            }
+            Err(LockError::Busy { holder, .. }) => {
+                log::warn!("{name}: its lock is still held, {holder}: a process it left behind; it will not start again until that exits");
+            }
+            Err(e) => log::warn!("{name}: {e}"),
+        }
+    }
+
+    fn send_signal(&mut self, name: &str, pid: i32, signal: i32, group: bool) {
+        let Ok(sig) = Signal::try_from(signal) else {
+            return;
+        };
+        let Some(svc) = self.services.get(name) else {
+            return;
+        };
+        let result = match (&svc.tracked, group) {
+            (_, true) => signal_group(pid, sig)
+                .map(|_| ())
+                .map_err(std::io::Error::from),
+            (Some(t), false) if t.pid == pid => t.pidfd.send_signal(sig),
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => log::debug!(
+                "{name}: sent {sig} to {}{pid}",
+                if group { "group " } else { "PID " }
+            ),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => log::warn!("{name}: sending {sig} to {pid}: {e}"),
+        }
+    }
+}
+
+fn stdio_for(output: &Output, capture: Option<&Capture>) -> Result<Stdio, String> {
+    match (output, capture) {
+        (Output::Inherit, _) => Ok(Stdio::inherit()),
+        (Output::Null, _) => Ok(Stdio::null()),
+        (Output::Log, Some(c)) => c.writer().map(Stdio::from).map_err(|e| e.to_string()),
+        (Output::Log, None) => Ok(Stdio::null()),
+    }
+}

@@ -1,0 +1,347 @@
+//! The event loop: one thread, one `poll(2)` over the signal pipe, the services' pidfds and
+//! captured-output FIFOs, with the nearest machine deadline as its timeout. Nothing wakes it when
+//! nothing is due. OS events become machine events; machine actions become system calls
+//! (`actions`); no state logic lives here.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+
+use super::machine::{Event, StateName};
+use super::policy::ExitKind;
+use super::table::{self, Service};
+use crate::config::Config;
+use crate::process::reap::{reap_all, Termination};
+
+/// An event for one service, queued until the machine takes it.
+pub type Queued = (String, Event);
+
+/// Shutdown progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Shutdown {
+    /// When `shutdown_timeout` runs out and everything left is killed.
+    pub deadline: Instant,
+    /// SIGKILL sent to everything.
+    pub forced: bool,
+}
+
+/// The supervisor's whole state.
+pub struct Engine {
+    /// The config in force.
+    pub config: Config,
+    /// The services, by name.
+    pub services: BTreeMap<String, Service>,
+    /// Events waiting for their machine.
+    pub queue: VecDeque<Queued>,
+    /// Set once SIGTERM/SIGINT arrived.
+    pub shutdown: Option<Shutdown>,
+    /// The soft `RLIMIT_NOFILE` the supervisor started with, given back to children.
+    pub child_nofile: (u64, u64),
+    signals: Arc<Mutex<Vec<Signal>>>,
+    signal_fd: BorrowedFd<'static>,
+}
+
+/// Where a readable descriptor came from.
+enum Source {
+    Signals,
+    Exit(String),
+    Output(String, bool),
+}
+
+impl Engine {
+    /// An engine for `config`, dispatching signals through the registry's pollable descriptor.
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed.
+    pub fn new(
+        config: Config,
+        child_nofile: (u64, u64),
+    ) -> Result<Engine, crate::signals::SignalError> {
+        let signal_fd = crate::signals::poll_fd()?;
+        let signals = Arc::new(Mutex::new(Vec::new()));
+        for sig in [
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+            Signal::SIGUSR1,
+            Signal::SIGCHLD,
+            Signal::SIGQUIT,
+        ] {
+            let queue = Arc::clone(&signals);
+            crate::signals::register(sig, move |s| {
+                if let Ok(mut q) = queue.lock() {
+                    q.push(s);
+                }
+            })?;
+        }
+        let services = config
+            .services
+            .values()
+            .map(|spec| (spec.name.clone(), Service::new(Arc::clone(spec))))
+            .collect();
+        Ok(Engine {
+            config,
+            services,
+            queue: VecDeque::new(),
+            shutdown: None,
+            child_nofile,
+            signals,
+            signal_fd,
+        })
+    }
+
+    /// Runs until shutdown completes; returns the exit code (1 when a process survived SIGKILL).
+    pub fn run(&mut self) -> i32 {
+        self.admit_starts(Instant::now());
+        loop {
+            if let Some(code) = self.finished() {
+                self.remove_fifos();
+                return code;
+            }
+            let now = Instant::now();
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now));
+            let ready = self.wait(timeout);
+            let now = Instant::now();
+            for source in ready {
+                match source {
+                    Source::Signals => self.on_signals(now),
+                    Source::Exit(name) => self.on_pidfd(&name),
+                    Source::Output(name, is_err) => self.drain(&name, is_err),
+                }
+            }
+            self.reap(now);
+            self.fire_deadlines(now);
+            self.admit_starts(now);
+            self.advance_shutdown(now);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let machines = table::next_deadline(&self.services);
+        let shutdown = self.shutdown.filter(|s| !s.forced).map(|s| s.deadline);
+        [machines, shutdown].into_iter().flatten().min()
+    }
+
+    /// Polls every descriptor of interest until one is ready or `timeout` passes.
+    fn wait(&self, timeout: Option<Duration>) -> Vec<Source> {
+        let mut sources = vec![Source::Signals];
+        let mut fds = vec![PollFd::new(self.signal_fd, PollFlags::POLLIN)];
+        for (name, svc) in &self.services {
+            if let Some(t) = &svc.tracked {
+                sources.push(Source::Exit(name.clone()));
+                fds.push(PollFd::new(t.pidfd.as_fd(), PollFlags::POLLIN));
+            }
+            for (capture, is_err) in [(&svc.stdout, false), (&svc.stderr, true)] {
+                if let Some(c) = capture {
+                    sources.push(Source::Output(name.clone(), is_err));
+                    fds.push(PollFd::new(c.reader().as_fd(), PollFlags::POLLIN));
+                }
+            }
+        }
+        let timeout = match timeout {
+            None => PollTimeout::NONE,
+            // Round up, so a deadline is never woken for a millisecond early, again and again.
+            Some(t) => {
+                PollTimeout::try_from(t.as_millis().saturating_add(1).min(i32::MAX as u128) as i32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        };
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => log::error!("poll: {e}"),
+        }
+        fds.iter()
+            .zip(sources)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, s)| s)
+            .collect()
+    }
+
+    fn on_signals(&mut self, now: Instant) {
+        crate::signals::dispatch_pending();
+        let pending: Vec<Signal> = self
+            .signals
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default();
+        for sig in pending {
+            match sig {
+                Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => self.begin_shutdown(sig, now),
+                Signal::SIGHUP => {
+                    let _ = self.reload(now);
+                }
+                Signal::SIGUSR1 => self.reopen_logs(),
+                _ => {} // SIGCHLD: reaping follows every wake-up
+            }
+        }
+    }
+
+    /// A pidfd became readable: our children are reaped by `waitpid`; an adopted process is not
+    /// our child, so its exit is known only from here, without a status.
+    fn on_pidfd(&mut self, name: &str) {
+        let Some(svc) = self.services.get(name) else {
+            return;
+        };
+        if let Some(t) = svc.tracked.as_ref().filter(|t| t.adopted) {
+            let pid = t.pid;
+            if svc.state() == StateName::Stopping {
+                log::debug!("{name}: adopted PID {pid} exited");
+            } else {
+                log::warn!("{name}: adopted PID {pid} exited; its exit status is unknown (not our child), counted as a failure");
+            }
+            self.dispatch(
+                name,
+                Event::Exited {
+                    pid,
+                    status: ExitKind::Unknown,
+                },
+                Instant::now(),
+            );
+        }
+    }
+
+    fn drain(&mut self, name: &str, is_err: bool) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        let capture = if is_err {
+            &mut svc.stderr
+        } else {
+            &mut svc.stdout
+        };
+        if let Some(c) = capture {
+            if let Err(e) = c.drain() {
+                log::warn!("{name}: writing captured output: {e}");
+            }
+        }
+    }
+
+    fn reap(&mut self, now: Instant) {
+        for (pid, how) in reap_all() {
+            let status = match how {
+                Termination::Exited(code) => ExitKind::Exited(code),
+                Termination::Signaled { signal, core } => ExitKind::Killed { signal, core },
+            };
+            let owner = self
+                .services
+                .iter()
+                .find(|(_, s)| s.tracked.as_ref().is_some_and(|t| t.pid == pid));
+            match owner.map(|(n, _)| n.clone()) {
+                Some(name) => {
+                    self.drain(&name, false);
+                    self.drain(&name, true);
+                    self.dispatch(&name, Event::Exited { pid, status }, now);
+                }
+                None => log::debug!("reaped PID {pid} ({status}), not a service"),
+            }
+        }
+    }
+
+    fn fire_deadlines(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.machine.deadline().is_some_and(|d| d <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            self.dispatch(&name, Event::Deadline, now);
+        }
+    }
+
+    /// Starts every wanted, stopped service whose dependencies are RUNNING.
+    pub fn admit_starts(&mut self, now: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        loop {
+            let ready: Vec<String> = self
+                .services
+                .keys()
+                .filter(|n| table::may_start(&self.services, n))
+                .cloned()
+                .collect();
+            if ready.is_empty() {
+                return;
+            }
+            for name in ready {
+                self.dispatch(&name, Event::Start, now);
+            }
+        }
+    }
+
+    /// Feeds `event` to `name`'s machine and performs the resulting actions, and any events
+    /// those produce, until the queue is empty.
+    pub fn dispatch(&mut self, name: &str, event: Event, now: Instant) {
+        self.queue.push_back((name.to_owned(), event));
+        while let Some((name, event)) = self.queue.pop_front() {
+            let Some(svc) = self.services.get_mut(&name) else {
+                continue;
+            };
+            let outcome = svc.machine.handle(event, now);
+            self.perform(&name, outcome.actions);
+            if let Some(svc) = self.services.get_mut(&name) {
+                if matches!(svc.state(), StateName::Exited | StateName::Fatal) {
+                    svc.wanted = false;
+                }
+            }
+        }
+    }
+
+    /// At an orderly exit: the output FIFOs of every stopped service go too (after a crash they
+    /// stay, for the next supervisor to pick the streams up).
+    fn remove_fifos(&mut self) {
+        for svc in self
+            .services
+            .values_mut()
+            .filter(|s| s.machine.is_settled())
+        {
+            svc.stdout
+                .take()
+                .into_iter()
+                .chain(svc.stderr.take())
+                .for_each(super::logs::Capture::remove);
+        }
+    }
+
+    /// 0 once shutdown completed; 1 when only unkillable processes are left after the forced
+    /// stop; `None` while work remains.
+    fn finished(&self) -> Option<i32> {
+        let shutdown = self.shutdown?;
+        let unsettled: Vec<&Service> = self
+            .services
+            .values()
+            .filter(|s| !s.machine.is_settled())
+            .collect();
+        if unsettled.is_empty() {
+            return Some(0);
+        }
+        let stuck = unsettled.iter().all(|s| {
+            matches!(
+                s.machine.state(),
+                super::machine::State::Stopping {
+                    unkillable: true,
+                    ..
+                }
+            )
+        });
+        if shutdown.forced && stuck {
+            for s in &unsettled {
+                log::error!(
+                    "{}: PID {} survived SIGKILL; leaving its PID file {}",
+                    s.spec.name,
+                    s.machine.state().pid().unwrap_or(0),
+                    s.spec.pidfile.display()
+                );
+            }
+            return Some(1);
+        }
+        None
+    }
+}

@@ -1,0 +1,132 @@
+//! The service set: each service's spec, machine, lock, tracked process and captured output,
+//! and the pure questions asked of the whole set (next deadline, dependency gates).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::logs::Capture;
+use super::machine::{Machine, Pid, State, StateName};
+use super::policy::{BackoffSpec, Policy, RestartLimit, RestartMode};
+use crate::config::{RestartPolicy, ServiceSpec};
+use crate::lock::LockGuard;
+use crate::process::PidFd;
+
+/// How long after SIGKILL a process that is still there is called unkillable.
+pub const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A process the supervisor tracks.
+#[derive(Debug)]
+pub struct Tracked {
+    /// Its PID (also its process group).
+    pub pid: Pid,
+    /// A pidfd on it: readable once it exits.
+    pub pidfd: PidFd,
+    /// Its start ticks.
+    pub start_ticks: u64,
+    /// Adopted from a previous supervisor: not our child, its exit status is unknown.
+    pub adopted: bool,
+}
+
+/// One supervised service.
+#[derive(Debug)]
+pub struct Service {
+    /// The spec in force.
+    pub spec: Arc<ServiceSpec>,
+    /// A reload's replacement, waiting for the old process to stop.
+    pub pending: Option<Arc<ServiceSpec>>,
+    /// The state machine.
+    pub machine: Machine,
+    /// The service's lock, held while it runs (the service holds an inherited copy).
+    pub lock: Option<LockGuard>,
+    /// The running process.
+    pub tracked: Option<Tracked>,
+    /// Captured stdout.
+    pub stdout: Option<Capture>,
+    /// Captured stderr.
+    pub stderr: Option<Capture>,
+    /// Should be running: autostart, or an operator's start; cleared by stop and shutdown.
+    pub wanted: bool,
+    /// The last transition's reason, for `status`.
+    pub reason: String,
+    /// Since when the service is in its current state (wall clock, for `status`).
+    pub since: std::time::SystemTime,
+}
+
+impl Service {
+    /// A stopped service for `spec`.
+    pub fn new(spec: Arc<ServiceSpec>) -> Service {
+        let machine = Machine::new(Arc::new(policy_of(&spec)));
+        Service {
+            wanted: spec.autostart,
+            spec,
+            pending: None,
+            machine,
+            lock: None,
+            tracked: None,
+            stdout: None,
+            stderr: None,
+            reason: String::new(),
+            since: std::time::SystemTime::now(),
+        }
+    }
+
+    /// The state's name.
+    pub fn state(&self) -> StateName {
+        self.machine.state().name()
+    }
+}
+
+/// The machine's view of a spec.
+pub fn policy_of(spec: &ServiceSpec) -> Policy {
+    Policy {
+        restart: match spec.restart {
+            RestartPolicy::Always => RestartMode::Always,
+            RestartPolicy::OnFailure => RestartMode::OnFailure,
+            RestartPolicy::Never => RestartMode::Never,
+        },
+        start_secs: spec.start_secs,
+        start_retries: spec.start_retries,
+        backoff: BackoffSpec {
+            initial: spec.backoff.initial,
+            max: spec.backoff.max,
+            factor: spec.backoff.factor,
+        },
+        restart_limit: RestartLimit {
+            burst: spec.restart_limit.burst,
+            interval: spec.restart_limit.interval,
+        },
+        success_exit_codes: spec.success_exit_codes.clone(),
+        stop_signal: spec.stop_signal as i32,
+        stop_timeout: spec.stop_timeout,
+        kill_group: spec.kill_group,
+        kill_grace: KILL_GRACE,
+    }
+}
+
+/// The nearest deadline of any machine.
+pub fn next_deadline(services: &BTreeMap<String, Service>) -> Option<Instant> {
+    services.values().filter_map(|s| s.machine.deadline()).min()
+}
+
+/// Whether `name` may start now: wanted, idle, and every dependency RUNNING.
+pub fn may_start(services: &BTreeMap<String, Service>, name: &str) -> bool {
+    let Some(svc) = services.get(name) else {
+        return false;
+    };
+    svc.wanted
+        && matches!(svc.machine.state(), State::Stopped)
+        && svc.spec.depends_on.iter().all(|dep| {
+            services
+                .get(dep)
+                .is_some_and(|d| d.state() == StateName::Running)
+        })
+}
+
+/// Whether `name` may stop at shutdown: nothing that depends on it is still active.
+pub fn may_stop(services: &BTreeMap<String, Service>, name: &str) -> bool {
+    services
+        .values()
+        .filter(|s| s.spec.depends_on.iter().any(|d| d == name))
+        .all(|dependent| dependent.machine.is_settled())
+}
