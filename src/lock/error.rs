@@ -29,8 +29,13 @@ impl HolderSummary {
     pub fn from_info(info: &HolderInfo) -> HolderSummary {
         let here = &crate::process::host_facts().host;
         let mut pids: Vec<i32> = Vec::new();
+        // A flock record only names a holder the kernel confirms: a released file keeps its
+        // last record.
+        let kernel_lock = info.kind == Some(super::LockKind::Flock);
         if let Some(r) = &info.record {
-            if info.kernel.is_empty() || info.kernel.iter().any(|k| k.pid == r.pid) {
+            if (!kernel_lock && info.kernel.is_empty())
+                || info.kernel.iter().any(|k| k.pid == r.pid)
+            {
                 pids.push(r.pid);
             }
         }
@@ -39,7 +44,11 @@ impl HolderSummary {
                 pids.push(k.pid);
             }
         }
-        let command = info.command.clone().or_else(|| {
+        let record_named = info
+            .record
+            .as_ref()
+            .is_some_and(|r| pids.first() == Some(&r.pid));
+        let command = info.command.clone().filter(|_| record_named).or_else(|| {
             info.kernel
                 .first()
                 .map(|k| k.command.clone())
@@ -66,7 +75,7 @@ impl fmt::Display for HolderSummary {
             return f.write_str("held by another tool (no pidward owner record)");
         }
         if self.pids.is_empty() {
-            return f.write_str("holder unknown");
+            return f.write_str("holder unknown (it may have just let go)");
         }
         let pids: Vec<String> = self.pids.iter().map(i32::to_string).collect();
         write!(f, "held by PID {}", pids.join(", "))?;

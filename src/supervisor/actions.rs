@@ -290,7 +290,7 @@ impl Engine {
     /// Closes our copy of the lock, then takes it afresh without blocking: if that works,
     /// nothing the service left behind holds it and the file goes; if not, a process that
     /// inherited the descriptor still runs, and the file stays so the next start waits for it.
-    fn release_lock(&mut self, name: &str) {
+    pub fn release_lock(&mut self, name: &str) {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
@@ -306,7 +306,10 @@ impl Engine {
                 }
             }
             Err(LockError::Busy { holder, .. }) => {
-                log::warn!("{name}: its lock is still held, {holder}: a process it left behind; it will not start again until that exits");
+                // Often a group member still dying after the main process: retried when it is
+                // reaped (we are its subreaper).
+                log::debug!("{name}: its lock is still held, {holder}");
+                svc.lock_lingers = true;
             }
             Err(e) => log::warn!("{name}: {e}"),
         }

@@ -223,6 +223,7 @@ impl Engine {
     }
 
     fn reap(&mut self, now: Instant) {
+        let mut reaped_orphan = false;
         for (pid, how) in reap_all() {
             let status = match how {
                 Termination::Exited(code) => ExitKind::Exited(code),
@@ -238,8 +239,27 @@ impl Engine {
                     self.drain(&name, true);
                     self.dispatch(&name, Event::Exited { pid, status }, now);
                 }
-                None => log::debug!("reaped PID {pid} ({status}), not a service"),
+                None => {
+                    log::debug!("reaped PID {pid} ({status}), not a service");
+                    reaped_orphan = true;
+                }
             }
+        }
+        if reaped_orphan {
+            self.retry_lingering_locks();
+        }
+    }
+
+    /// A leftover process exited: release the locks it may have been keeping.
+    fn retry_lingering_locks(&mut self) {
+        let names: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.lock_lingers && s.tracked.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            self.release_lock(&name);
         }
     }
 
@@ -320,7 +340,22 @@ impl Engine {
             .filter(|s| !s.machine.is_settled())
             .collect();
         if unsettled.is_empty() {
-            return Some(0);
+            let lingering: Vec<&Service> =
+                self.services.values().filter(|s| s.lock_lingers).collect();
+            if lingering.is_empty() {
+                return Some(0);
+            }
+            if shutdown.forced || Instant::now() >= shutdown.deadline {
+                for s in lingering {
+                    log::warn!(
+                        "{}: leaving its lock file {}: still held by a process it left behind",
+                        s.spec.name,
+                        s.spec.lockfile.display()
+                    );
+                }
+                return Some(0);
+            }
+            return None;
         }
         let stuck = unsettled.iter().all(|s| {
             matches!(

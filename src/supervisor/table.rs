@@ -51,6 +51,9 @@ pub struct Service {
     pub reason: String,
     /// Since when the service is in its current state (wall clock, for `status`).
     pub since: std::time::SystemTime,
+    /// Its lock was still held by a leftover process when it exited; retried whenever an
+    /// orphan is reaped.
+    pub lock_lingers: bool,
 }
 
 impl Service {
@@ -68,6 +71,7 @@ impl Service {
             stderr: None,
             reason: String::new(),
             since: std::time::SystemTime::now(),
+            lock_lingers: false,
         }
     }
 
