@@ -11,6 +11,7 @@
 //! - [`exit`]: the exit-code table shared by every command.
 
 pub mod config;
+pub mod control;
 pub mod exit;
 pub mod lock;
 pub mod notify;

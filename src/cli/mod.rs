@@ -1,9 +1,11 @@
 //! The command line: clap types and dispatch. Each command family has its own file.
 
 mod check;
+mod ctl;
 mod holder;
 mod lock;
 mod pidfile;
+mod render;
 mod run;
 
 use std::path::PathBuf;
@@ -18,6 +20,12 @@ use pidward::lock::LockKind;
 #[derive(Debug, Parser)]
 #[command(name = "pidward", version, about, propagate_version = true)]
 pub struct Cli {
+    /// The supervisor's config file (`run`, `check`, and to find a running supervisor's socket).
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Option<PathBuf>,
+    /// The control socket (default: `$PIDWARD_SOCKET`, else the config's runtime dir).
+    #[arg(long, global = true)]
+    pub socket: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -27,16 +35,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the supervisor: start the services of a config and keep them running.
-    Run(ConfigArgs),
+    Run,
     /// Validate a config and print a summary (exit 2 on any error).
     Check {
-        /// The config.
-        #[command(flatten)]
-        config: ConfigArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Talk to a running supervisor.
+    #[command(flatten)]
+    Ctl(CtlCommand),
     /// Run a command while holding a lock (single-instance guard for cron jobs and scripts).
     Lock(LockArgs),
     /// Show who holds a lock: exit 0 held, 1 free, 2 error.
@@ -60,22 +68,111 @@ pub enum Command {
     },
 }
 
-/// The config file option shared by the supervisor's commands.
-#[derive(Debug, Args)]
-pub struct ConfigArgs {
-    /// The config file.
-    #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
-}
-
 /// Where the config lives unless `-c` says otherwise.
 pub const DEFAULT_CONFIG: &str = "/etc/pidward/pidward.toml";
 
-impl ConfigArgs {
-    /// The config path made absolute (a daemon changes directory to `/`).
-    pub fn absolute(&self) -> PathBuf {
-        std::path::absolute(&self.config).unwrap_or_else(|_| self.config.clone())
-    }
+/// The config path, made absolute (a daemon changes directory to `/`).
+pub fn absolute_config(config: Option<&PathBuf>) -> PathBuf {
+    let path = config
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    std::path::absolute(&path).unwrap_or(path)
+}
+
+/// Commands for a running supervisor.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Show services: name, state, pid, uptime, restarts, last exit (exit 3 unless all RUNNING).
+    Status {
+        /// Services (default: all; the exit code considers autostart ones).
+        names: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start services; returns once they are RUNNING (or failed).
+    Start {
+        /// Services.
+        names: Vec<String>,
+        /// Every service.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Stop services; returns once they stopped.
+    Stop {
+        /// Services.
+        names: Vec<String>,
+        /// Every service.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Restart services; returns once they run again.
+    Restart {
+        /// Services.
+        names: Vec<String>,
+        /// Every service.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Send a signal to services' main processes.
+    Signal {
+        /// `HUP`, `SIGUSR1`, `15`…
+        signal: String,
+        /// Services.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Print a service's PID (no name: the supervisor's).
+    Pid {
+        /// The service.
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a service's captured output.
+    Logs {
+        /// The service.
+        name: String,
+        /// Keep printing new output.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Lines of existing output to print first.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        /// Standard error instead of standard output.
+        #[arg(long)]
+        stderr: bool,
+    },
+    /// Wait until services are running or stopped.
+    Wait {
+        /// Services.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// `running` or `stopped`.
+        #[arg(long = "for", value_parser = ["running", "stopped"])]
+        target: String,
+        /// Give up after this long (exit 1).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Reload the config (as SIGHUP does); prints what changed.
+    Reload {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop every service and the supervisor; returns once it has exited.
+    Shutdown,
 }
 
 /// `pidward lock`.
@@ -194,12 +291,13 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
 /// Anything that ends the command with a message (the caller prints it and exits 1, or 2 for
 /// usage errors).
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    if !matches!(cli.command, Command::Run(_)) {
+    if !matches!(cli.command, Command::Run) {
         init_logging(log::LevelFilter::Warn);
     }
     match cli.command {
-        Command::Run(args) => run::run(&args.absolute()),
-        Command::Check { config, json } => check::check(&config.absolute(), json),
+        Command::Run => run::run(&absolute_config(cli.config.as_ref())),
+        Command::Ctl(command) => ctl::run(command, cli.config, cli.socket),
+        Command::Check { json } => check::check(&absolute_config(cli.config.as_ref()), json),
         Command::Lock(args) => lock::run(args),
         Command::Holder(args) => holder::holder(args),
         Command::Unlock(args) => holder::unlock(args),

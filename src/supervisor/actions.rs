@@ -197,6 +197,7 @@ impl Engine {
                     start_ticks: child.start_ticks,
                     adopted: false,
                 });
+                svc.starts += 1;
                 Event::Spawned(pid)
             }
             Err(e) => Event::SpawnFailed {
@@ -281,6 +282,7 @@ impl Engine {
         let Some(tracked) = svc.tracked.take() else {
             return;
         };
+        svc.last_group = Some(tracked.pid);
         match pidfile::remove_if_ours(&svc.spec.pidfile, tracked.pid) {
             Ok(_) => {}
             Err(e) => log::warn!("{name}: {e}"),
@@ -295,6 +297,7 @@ impl Engine {
             return;
         };
         drop(svc.lock.take());
+        svc.lock_lingers = false;
         let fresh = Lock::new(&svc.spec.lockfile)
             .remove_on_release(true)
             .cleanup_on_signal(false)

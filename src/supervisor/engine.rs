@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
+use super::ctl::Waiter;
 use super::machine::{Event, StateName};
 use super::policy::ExitKind;
 use super::table::{self, Service};
 use crate::config::Config;
+use crate::control::protocol::Response;
+use crate::control::server::{ClientId, Incoming, Server};
 use crate::process::reap::{reap_all, Termination};
 
 /// An event for one service, queued until the machine takes it.
@@ -41,6 +44,10 @@ pub struct Engine {
     pub shutdown: Option<Shutdown>,
     /// The soft `RLIMIT_NOFILE` the supervisor started with, given back to children.
     pub child_nofile: (u64, u64),
+    /// The control socket.
+    pub control: Option<Server>,
+    /// Control requests waiting for services to reach a state.
+    pub waiters: Vec<Waiter>,
     signals: Arc<Mutex<Vec<Signal>>>,
     signal_fd: BorrowedFd<'static>,
 }
@@ -48,6 +55,8 @@ pub struct Engine {
 /// Where a readable descriptor came from.
 enum Source {
     Signals,
+    Listener,
+    Client(ClientId, PollFlags),
     Exit(String),
     Output(String, bool),
 }
@@ -89,6 +98,8 @@ impl Engine {
             queue: VecDeque::new(),
             shutdown: None,
             child_nofile,
+            control: None,
+            waiters: Vec::new(),
             signals,
             signal_fd,
         })
@@ -111,6 +122,12 @@ impl Engine {
             for source in ready {
                 match source {
                     Source::Signals => self.on_signals(now),
+                    Source::Listener => {
+                        if let Some(server) = self.control.as_mut() {
+                            server.accept();
+                        }
+                    }
+                    Source::Client(id, revents) => self.on_client(id, revents, now),
                     Source::Exit(name) => self.on_pidfd(&name),
                     Source::Output(name, is_err) => self.drain(&name, is_err),
                 }
@@ -119,19 +136,58 @@ impl Engine {
             self.fire_deadlines(now);
             self.admit_starts(now);
             self.advance_shutdown(now);
+            self.check_waiters(Instant::now());
+        }
+    }
+
+    fn on_client(&mut self, id: ClientId, revents: PollFlags, now: Instant) {
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        if revents.intersects(PollFlags::POLLOUT) {
+            server.flush(id);
+        }
+        if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            for incoming in server.read(id) {
+                if let Incoming::Request(request) = incoming {
+                    self.handle_request(id, request, now);
+                }
+            }
+            let Some(server) = self.control.as_mut() else {
+                return;
+            };
+            server.flush(id);
+            let awaited = self.waiters.iter().any(|w| w.client == id);
+            if server.read_closed(id) && !awaited && self.shutdown.is_none() {
+                server.close_after_flush(id);
+            }
         }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         let machines = table::next_deadline(&self.services);
         let shutdown = self.shutdown.filter(|s| !s.forced).map(|s| s.deadline);
-        [machines, shutdown].into_iter().flatten().min()
+        [machines, shutdown, self.waiter_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Polls every descriptor of interest until one is ready or `timeout` passes.
     fn wait(&self, timeout: Option<Duration>) -> Vec<Source> {
         let mut sources = vec![Source::Signals];
         let mut fds = vec![PollFd::new(self.signal_fd, PollFlags::POLLIN)];
+        if let Some(server) = &self.control {
+            sources.push(Source::Listener);
+            fds.push(PollFd::new(server.listener_fd(), PollFlags::POLLIN));
+            for (id, fd, read, write) in server.client_fds() {
+                let mut events = PollFlags::empty();
+                events.set(PollFlags::POLLIN, read);
+                events.set(PollFlags::POLLOUT, write);
+                sources.push(Source::Client(id, PollFlags::empty()));
+                fds.push(PollFd::new(fd, events));
+            }
+        }
         for (name, svc) in &self.services {
             if let Some(t) = &svc.tracked {
                 sources.push(Source::Exit(name.clone()));
@@ -158,8 +214,13 @@ impl Engine {
         }
         fds.iter()
             .zip(sources)
-            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, s)| s)
+            .filter_map(|(fd, source)| {
+                let revents = fd.revents().filter(|r| !r.is_empty())?;
+                Some(match source {
+                    Source::Client(id, _) => Source::Client(id, revents),
+                    other => other,
+                })
+            })
             .collect()
     }
 
@@ -207,6 +268,11 @@ impl Engine {
     }
 
     fn drain(&mut self, name: &str, is_err: bool) {
+        let followers = self
+            .control
+            .as_ref()
+            .map(|s| s.followers(name, is_err))
+            .unwrap_or_default();
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
@@ -215,9 +281,27 @@ impl Engine {
         } else {
             &mut svc.stdout
         };
-        if let Some(c) = capture {
-            if let Err(e) = c.drain() {
-                log::warn!("{name}: writing captured output: {e}");
+        let Some(c) = capture else { return };
+        let mut copied = Vec::new();
+        let mut tap = |chunk: &[u8]| {
+            if !followers.is_empty() {
+                copied.extend_from_slice(chunk);
+            }
+        };
+        if let Err(e) = c.drain(&mut tap) {
+            log::warn!("{name}: writing captured output: {e}");
+        }
+        if copied.is_empty() {
+            return;
+        }
+        let chunk = Response {
+            data: Some(String::from_utf8_lossy(&copied).into_owned()),
+            more: true,
+            ..Response::ok()
+        };
+        if let Some(server) = self.control.as_mut() {
+            for id in followers {
+                server.send_follow(id, &chunk);
             }
         }
     }

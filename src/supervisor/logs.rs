@@ -181,7 +181,7 @@ impl Capture {
     ///
     /// # Errors
     /// When writing the log fails (reading errors other than "empty" too).
-    pub fn drain(&mut self) -> io::Result<usize> {
+    pub fn drain(&mut self, tap: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         let mut buf = [0u8; 64 * 1024];
         let mut total = 0;
         while total < DRAIN_PER_TURN {
@@ -189,6 +189,7 @@ impl Capture {
                 Ok(0) => break,
                 Ok(n) => {
                     self.sink.write(&buf[..n])?;
+                    tap(&buf[..n]);
                     total += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -203,6 +204,33 @@ impl Capture {
     pub fn remove(self) {
         let _ = std::fs::remove_file(&self.fifo);
     }
+}
+
+/// The last `lines` lines of the file at `path` (reading at most the last 1 MiB).
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn tail_lines(path: &Path, lines: usize) -> io::Result<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(1 << 20);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    if lines == 0 {
+        return Ok(String::new());
+    }
+    let body = text.strip_suffix('\n').unwrap_or(&text);
+    let mut from = body.len();
+    for _ in 0..lines {
+        match body[..from].rfind('\n') {
+            Some(i) => from = i,
+            None => return Ok(text.into_owned()),
+        }
+    }
+    Ok(text[from + 1..].to_owned())
 }
 
 #[cfg(test)]
@@ -269,14 +297,33 @@ mod tests {
     }
 
     #[test]
+    fn tail_returns_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.out");
+        std::fs::write(&path, "a\nb\nc\nd\n").unwrap();
+        assert_eq!(tail_lines(&path, 2).unwrap(), "c\nd\n");
+        assert_eq!(tail_lines(&path, 10).unwrap(), "a\nb\nc\nd\n");
+        assert_eq!(tail_lines(&path, 0).unwrap(), "");
+    }
+
+    #[test]
     fn a_fifo_capture_drains_into_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let sink = LogFile::open(&dir.path().join("s.out"), 1 << 20, 1).unwrap();
         let mut capture = Capture::open(&dir.path().join("s.out.fifo"), sink).unwrap();
         let mut writer = capture.writer().unwrap();
         writer.write_all(b"hello\n").unwrap();
-        assert_eq!(capture.drain().unwrap(), 6);
-        assert_eq!(capture.drain().unwrap(), 0, "an empty pipe does not block");
+        let mut seen = Vec::new();
+        assert_eq!(
+            capture.drain(&mut |b| seen.extend_from_slice(b)).unwrap(),
+            6
+        );
+        assert_eq!(
+            capture.drain(&mut |_| {}).unwrap(),
+            0,
+            "an empty pipe does not block"
+        );
+        assert_eq!(seen, b"hello\n");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("s.out")).unwrap(),
             "hello\n"

@@ -15,6 +15,7 @@
 
 pub mod actions;
 pub mod boot;
+pub mod ctl;
 pub mod engine;
 pub mod logs;
 pub mod machine;
@@ -69,6 +70,7 @@ pub fn run(config: Config) -> Result<i32, BootError> {
             })
         }
     };
+    engine.control = Some(bind_control(&engine.config, &runtime_dir)?);
     boot::become_subreaper();
     log::info!(
         "pidward {} running as PID {} with {} services (runtime dir {})",
@@ -80,4 +82,45 @@ pub fn run(config: Config) -> Result<i32, BootError> {
     engine.recover(Instant::now());
     crate::notify::ready();
     Ok(engine.run())
+}
+
+/// Binds the control socket `<runtime_dir>/pidward.sock`.
+fn bind_control(
+    config: &Config,
+    runtime_dir: &std::path::Path,
+) -> Result<crate::control::server::Server, BootError> {
+    use crate::control::{auth::Access, server::Server};
+    let path = runtime_dir.join("pidward.sock");
+    let group = match &config.supervisor.socket_group {
+        None => None,
+        Some(name) => {
+            let found = match name.parse::<u32>() {
+                Ok(gid) => Some(gid),
+                Err(_) => nix::unistd::Group::from_name(name)
+                    .ok()
+                    .flatten()
+                    .map(|g| g.gid.as_raw()),
+            };
+            let Some(gid) = found else {
+                return Err(BootError::Io {
+                    path,
+                    op: "resolving socket_group",
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("no such group {name:?}"),
+                    ),
+                });
+            };
+            Some(gid)
+        }
+    };
+    let access = Access {
+        own_uid: nix::unistd::geteuid().as_raw(),
+        group,
+    };
+    Server::bind(&path, access).map_err(|source| BootError::Io {
+        path,
+        op: "binding the control socket",
+        source,
+    })
 }

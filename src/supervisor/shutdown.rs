@@ -24,6 +24,7 @@ impl Engine {
                 for svc in self.services.values_mut() {
                     svc.wanted = false;
                 }
+                self.signal_leftovers(false);
                 crate::notify::stopping();
             }
             Some(_) => {
@@ -67,9 +68,29 @@ impl Engine {
         if let Some(s) = &mut self.shutdown {
             s.forced = true;
         }
+        self.signal_leftovers(true);
         let names: Vec<String> = self.services.keys().cloned().collect();
         for name in names {
             self.dispatch(&name, Event::Shutdown { force: true }, now);
+        }
+    }
+}
+
+impl Engine {
+    /// Signals the process groups that outlived their service's main process and still hold
+    /// its lock: their stop signal at shutdown, SIGKILL when it is forced.
+    fn signal_leftovers(&self, kill: bool) {
+        for (name, svc) in self.services.iter().filter(|(_, s)| s.lock_lingers) {
+            let Some(group) = svc.last_group else {
+                continue;
+            };
+            let signal = if kill {
+                Signal::SIGKILL
+            } else {
+                svc.spec.stop_signal
+            };
+            log::info!("{name}: sending {signal} to what is left of process group {group} (it holds the lock)");
+            let _ = crate::process::reap::signal_group(group, signal);
         }
     }
 }

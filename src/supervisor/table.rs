@@ -54,6 +54,10 @@ pub struct Service {
     /// Its lock was still held by a leftover process when it exited; retried whenever an
     /// orphan is reaped.
     pub lock_lingers: bool,
+    /// The process group of the last process, which may outlive it (and keep its lock).
+    pub last_group: Option<Pid>,
+    /// Processes started so far (a waiting `start` needs a new one).
+    pub starts: u64,
 }
 
 impl Service {
@@ -72,6 +76,8 @@ impl Service {
             reason: String::new(),
             since: std::time::SystemTime::now(),
             lock_lingers: false,
+            starts: 0,
+            last_group: None,
         }
     }
 

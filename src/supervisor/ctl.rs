@@ -1,0 +1,478 @@
+//! Control requests, as the engine answers them: status, start/stop/restart (answered when the
+//! services reach the target state), signal, pid, logs, wait, reload, shutdown.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::engine::Engine;
+use super::machine::{Event, State, StateName};
+use crate::config::Output;
+use crate::control::protocol::{
+    Batch, Command, Outcome, ReloadSummary, Request, Response, ServiceStatus, Target,
+};
+use crate::control::server::ClientId;
+
+/// What a pending request waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitKind {
+    /// RUNNING after a new start.
+    Start,
+    /// Nothing running.
+    Stop,
+    /// `wait --for`.
+    Wait(Target),
+}
+
+/// A request answered once its services reach a state.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    /// The client.
+    pub client: ClientId,
+    /// What for.
+    pub kind: WaitKind,
+    /// Which services.
+    pub names: Vec<String>,
+    /// Each service's start count when the request came (a start must be a new one).
+    pub baseline: BTreeMap<String, u64>,
+    /// Give up then.
+    pub deadline: Option<Instant>,
+}
+
+impl Engine {
+    /// Answers (or parks) one request.
+    pub fn handle_request(&mut self, client: ClientId, request: Request, now: Instant) {
+        let response = match request.command {
+            Command::Status { names } => self.status(&names),
+            Command::Start(batch) => self.batch(client, batch, WaitKind::Start, now),
+            Command::Restart(batch) => self.restart(client, batch, now),
+            Command::Stop(batch) => self.batch(client, batch, WaitKind::Stop, now),
+            Command::Signal { signal, names } => self.signal(&signal, &names, now),
+            Command::Pid { name } => self.pid(name.as_deref()),
+            Command::Logs {
+                name,
+                follow,
+                lines,
+                stderr,
+            } => self.logs(client, &name, follow, lines, stderr),
+            Command::Wait {
+                names,
+                target,
+                timeout_ms,
+            } => {
+                let deadline = timeout_ms.map(|ms| now + Duration::from_millis(ms));
+                self.park(client, &names, WaitKind::Wait(target), deadline)
+            }
+            Command::Reload => Some(match self.reload(now) {
+                Ok(report) => Response {
+                    reload: Some(ReloadSummary {
+                        added: report.added,
+                        removed: report.removed,
+                        changed: report.changed,
+                        unchanged: report.unchanged,
+                    }),
+                    ..Response::ok()
+                },
+                Err(e) => Response::error(format!(
+                    "reload rejected, the running config is unchanged:\n{e}"
+                )),
+            }),
+            Command::Shutdown => {
+                self.begin_shutdown(Signal::SIGTERM, now);
+                // The client keeps the connection and sees it close when the supervisor exits.
+                Some(Response {
+                    more: true,
+                    ..Response::ok()
+                })
+            }
+        };
+        if let Some(response) = response {
+            self.reply(client, &response, response.more);
+        }
+    }
+
+    fn reply(&mut self, client: ClientId, response: &Response, more: bool) {
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        server.send(client, response);
+        if !more && server.read_closed(client) {
+            server.close_after_flush(client);
+        }
+    }
+
+    /// `None` when every name is known; else the error response listing the known names.
+    fn unknown(&self, names: &[String]) -> Option<Response> {
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !self.services.contains_key(*n))
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let known: Vec<String> = self.services.keys().cloned().collect();
+        let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        Some(Response {
+            known: Some(known.clone()),
+            ..Response::error(format!(
+                "unknown service {}; known: {}",
+                missing.join(", "),
+                known.join(", ")
+            ))
+        })
+    }
+
+    fn status(&self, names: &[String]) -> Option<Response> {
+        if let Some(e) = self.unknown(names) {
+            return Some(e);
+        }
+        let services = self
+            .services
+            .iter()
+            .filter(|(n, _)| names.is_empty() || names.contains(n))
+            .map(|(name, svc)| ServiceStatus {
+                name: name.clone(),
+                state: svc.state().as_str().to_owned(),
+                pid: svc.machine.state().pid(),
+                uptime_secs: svc.since.elapsed().map_or(0, |d| d.as_secs()),
+                restarts: svc.machine.restart_count,
+                last_exit: svc.machine.last_exit.map(|e| e.to_string()),
+                reason: svc.reason.clone(),
+                autostart: svc.spec.autostart,
+            })
+            .collect();
+        Some(Response {
+            services: Some(services),
+            ..Response::ok()
+        })
+    }
+
+    fn batch(
+        &mut self,
+        client: ClientId,
+        batch: Batch,
+        kind: WaitKind,
+        now: Instant,
+    ) -> Option<Response> {
+        let names = if batch.all {
+            self.services.keys().cloned().collect()
+        } else {
+            batch.names
+        };
+        if let Some(e) = self.unknown(&names) {
+            return Some(e);
+        }
+        if names.is_empty() {
+            return Some(Response::error("name at least one service, or --all"));
+        }
+        let baseline = self.baseline(&names);
+        for name in &names {
+            match kind {
+                WaitKind::Start => self.want(name, now),
+                _ => {
+                    if let Some(svc) = self.services.get_mut(name) {
+                        svc.wanted = false;
+                    }
+                    self.dispatch(name, Event::Stop, now);
+                }
+            }
+        }
+        self.admit_starts(now);
+        self.answer_or_park(client, names, kind, baseline, batch.no_wait)
+    }
+
+    fn restart(&mut self, client: ClientId, batch: Batch, now: Instant) -> Option<Response> {
+        let names = if batch.all {
+            self.services.keys().cloned().collect()
+        } else {
+            batch.names
+        };
+        if let Some(e) = self.unknown(&names) {
+            return Some(e);
+        }
+        let baseline = self.baseline(&names);
+        for name in &names {
+            if let Some(svc) = self.services.get_mut(name) {
+                svc.wanted = true;
+            }
+            self.dispatch(name, Event::Restart, now);
+        }
+        self.admit_starts(now);
+        self.answer_or_park(client, names, WaitKind::Start, baseline, batch.no_wait)
+    }
+
+    fn answer_or_park(
+        &mut self,
+        client: ClientId,
+        names: Vec<String>,
+        kind: WaitKind,
+        baseline: BTreeMap<String, u64>,
+        no_wait: bool,
+    ) -> Option<Response> {
+        if no_wait {
+            let outcomes = names
+                .iter()
+                .map(|n| self.outcome(n, true, "requested"))
+                .collect();
+            return Some(Response {
+                outcomes: Some(outcomes),
+                ..Response::ok()
+            });
+        }
+        self.waiters.push(Waiter {
+            client,
+            kind,
+            names,
+            baseline,
+            deadline: None,
+        });
+        self.check_waiters(Instant::now());
+        None
+    }
+
+    /// Marks `name` and everything it depends on as wanted (an operator's start pulls in its
+    /// dependencies), and starts it now from EXITED or FATAL.
+    fn want(&mut self, name: &str, now: Instant) {
+        let mut todo = vec![name.to_owned()];
+        while let Some(n) = todo.pop() {
+            let Some(svc) = self.services.get_mut(&n) else {
+                continue;
+            };
+            if svc.wanted && n != name {
+                continue;
+            }
+            svc.wanted = true;
+            todo.extend(svc.spec.depends_on.iter().cloned());
+        }
+        let Some(svc) = self.services.get(name) else {
+            return;
+        };
+        let deps_up = svc.spec.depends_on.iter().all(|d| {
+            self.services
+                .get(d)
+                .is_some_and(|s| s.state() == StateName::Running)
+        });
+        if deps_up && !matches!(svc.machine.state(), State::Stopped) {
+            self.dispatch(name, Event::Start, now);
+        }
+    }
+
+    fn baseline(&self, names: &[String]) -> BTreeMap<String, u64> {
+        names
+            .iter()
+            .filter_map(|n| self.services.get(n).map(|s| (n.clone(), s.starts)))
+            .collect()
+    }
+
+    fn outcome(&self, name: &str, ok: bool, message: &str) -> Outcome {
+        let state = self
+            .services
+            .get(name)
+            .map_or("REMOVED", |s| s.state().as_str())
+            .to_owned();
+        let reason = self
+            .services
+            .get(name)
+            .map(|s| s.reason.clone())
+            .unwrap_or_default();
+        let message = if ok || reason.is_empty() {
+            message.to_owned()
+        } else {
+            format!("{message}: {reason}")
+        };
+        Outcome {
+            name: name.to_owned(),
+            ok,
+            state,
+            message,
+        }
+    }
+
+    fn signal(&mut self, signal: &str, names: &[String], now: Instant) -> Option<Response> {
+        if let Some(e) = self.unknown(names) {
+            return Some(e);
+        }
+        let sig = match crate::config::signal::parse_signal(signal) {
+            Ok(sig) => sig,
+            Err(e) => return Some(Response::error(e)),
+        };
+        let mut outcomes = Vec::new();
+        for name in names {
+            let running = self
+                .services
+                .get(name)
+                .and_then(|s| s.machine.state().pid())
+                .is_some();
+            if running {
+                self.dispatch(name, Event::Signal(sig as i32), now);
+            }
+            outcomes.push(self.outcome(
+                name,
+                running,
+                if running { "signalled" } else { "not running" },
+            ));
+        }
+        let ok = outcomes.iter().all(|o| o.ok);
+        Some(Response {
+            ok,
+            outcomes: Some(outcomes),
+            ..Response::ok()
+        })
+    }
+
+    fn pid(&self, name: Option<&str>) -> Option<Response> {
+        let Some(name) = name else {
+            return Some(Response {
+                pid: Some(std::process::id() as i32),
+                ..Response::ok()
+            });
+        };
+        if let Some(e) = self.unknown(&[name.to_owned()]) {
+            return Some(e);
+        }
+        match self
+            .services
+            .get(name)
+            .and_then(|s| s.machine.state().pid())
+        {
+            Some(pid) => Some(Response {
+                pid: Some(pid),
+                ..Response::ok()
+            }),
+            None => Some(Response::error(format!("{name} is not running"))),
+        }
+    }
+
+    fn logs(
+        &mut self,
+        client: ClientId,
+        name: &str,
+        follow: bool,
+        lines: usize,
+        stderr: bool,
+    ) -> Option<Response> {
+        if let Some(e) = self.unknown(&[name.to_owned()]) {
+            return Some(e);
+        }
+        let svc = self.services.get(name)?;
+        let (output, suffix) = if stderr {
+            (svc.spec.stderr, "err")
+        } else {
+            (svc.spec.stdout, "out")
+        };
+        if output != Output::Log {
+            return Some(Response::error(format!(
+                "{name}'s std{suffix} is not captured (std{suffix} = \"{}\")",
+                output.as_str()
+            )));
+        }
+        let path = self
+            .config
+            .supervisor
+            .log_dir
+            .join(format!("{name}.{suffix}"));
+        let data = match super::logs::tail_lines(&path, lines) {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Some(Response::error(format!("{}: {e}", path.display()))),
+        };
+        if follow {
+            if let Some(server) = self.control.as_mut() {
+                server.set_follow(client, name, stderr);
+            }
+        }
+        Some(Response {
+            data: Some(data),
+            more: follow,
+            ..Response::ok()
+        })
+    }
+
+    fn park(
+        &mut self,
+        client: ClientId,
+        names: &[String],
+        kind: WaitKind,
+        deadline: Option<Instant>,
+    ) -> Option<Response> {
+        if let Some(e) = self.unknown(names) {
+            return Some(e);
+        }
+        let baseline = self.baseline(names);
+        self.waiters.push(Waiter {
+            client,
+            kind,
+            names: names.to_vec(),
+            baseline,
+            deadline,
+        });
+        self.check_waiters(Instant::now());
+        None
+    }
+
+    /// Answers every waiter whose services reached (or cannot reach) their target.
+    pub fn check_waiters(&mut self, now: Instant) {
+        let waiters = std::mem::take(&mut self.waiters);
+        for waiter in waiters {
+            if !self
+                .control
+                .as_ref()
+                .is_some_and(|s| s.connected(waiter.client))
+            {
+                continue;
+            }
+            match self.verdict(&waiter, now) {
+                Some(response) => self.reply(waiter.client, &response, false),
+                None => self.waiters.push(waiter),
+            }
+        }
+    }
+
+    /// The waiter's response, once every service is decided.
+    fn verdict(&self, waiter: &Waiter, now: Instant) -> Option<Response> {
+        let mut outcomes = Vec::new();
+        for name in &waiter.names {
+            match self.reached(name, waiter) {
+                Some((ok, message)) => outcomes.push(self.outcome(name, ok, message)),
+                None if waiter.deadline.is_some_and(|d| now >= d) => {
+                    outcomes.push(self.outcome(name, false, "timed out"))
+                }
+                None => return None,
+            }
+        }
+        let ok = outcomes.iter().all(|o| o.ok);
+        Some(Response {
+            ok,
+            outcomes: Some(outcomes),
+            ..Response::ok()
+        })
+    }
+
+    /// `Some((ok, message))` once `name` is decided for `waiter`.
+    fn reached(&self, name: &str, waiter: &Waiter) -> Option<(bool, &'static str)> {
+        let Some(svc) = self.services.get(name) else {
+            return Some((waiter.kind == WaitKind::Stop, "removed"));
+        };
+        let state = svc.state();
+        let fresh = svc.starts > waiter.baseline.get(name).copied().unwrap_or(0);
+        match waiter.kind {
+            WaitKind::Start if state == StateName::Running && fresh => Some((true, "running")),
+            WaitKind::Start if state == StateName::Running => Some((true, "already running")),
+            WaitKind::Start if state == StateName::Fatal => Some((false, "failed")),
+            WaitKind::Start if state == StateName::Exited && fresh => Some((false, "exited")),
+            WaitKind::Start if !svc.wanted && svc.machine.is_settled() => Some((false, "stopped")),
+            WaitKind::Stop if svc.machine.is_settled() => Some((true, "stopped")),
+            WaitKind::Wait(Target::Running) if state == StateName::Running => {
+                Some((true, "running"))
+            }
+            WaitKind::Wait(Target::Stopped) if svc.machine.is_settled() => Some((true, "stopped")),
+            _ => None,
+        }
+    }
+
+    /// The nearest waiter deadline.
+    pub fn waiter_deadline(&self) -> Option<Instant> {
+        self.waiters.iter().filter_map(|w| w.deadline).min()
+    }
+}
