@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the supervisor: start the services of a config and keep them running.
-    Run,
+    Run(RunArgs),
     /// Validate a config and print a summary (exit 2 on any error).
     Check {
         /// Print JSON.
@@ -66,6 +66,21 @@ pub enum Command {
         #[command(subcommand)]
         command: PidfileCommand,
     },
+}
+
+/// `pidward run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Detach (double fork, new session, cwd /); return 0 once the supervisor is up.
+    #[arg(long)]
+    pub daemonize: bool,
+    /// Also write the supervisor's PID here (locked, removed at exit), e.g. for
+    /// `start-stop-daemon --pidfile`.
+    #[arg(long)]
+    pub pidfile: Option<PathBuf>,
+    /// With --daemonize: append the supervisor's own log here (default: discard).
+    #[arg(long, requires = "daemonize")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Where the config lives unless `-c` says otherwise.
@@ -291,11 +306,11 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
 /// Anything that ends the command with a message (the caller prints it and exits 1, or 2 for
 /// usage errors).
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    if !matches!(cli.command, Command::Run) {
+    if !matches!(cli.command, Command::Run(_)) {
         init_logging(log::LevelFilter::Warn);
     }
     match cli.command {
-        Command::Run => run::run(&absolute_config(cli.config.as_ref())),
+        Command::Run(args) => run::run(&absolute_config(cli.config.as_ref()), args),
         Command::Ctl(command) => ctl::run(command, cli.config, cli.socket),
         Command::Check { json } => check::check(&absolute_config(cli.config.as_ref()), json),
         Command::Lock(args) => lock::run(args),

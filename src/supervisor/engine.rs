@@ -48,6 +48,8 @@ pub struct Engine {
     pub control: Option<Server>,
     /// Control requests waiting for services to reach a state.
     pub waiters: Vec<Waiter>,
+    /// What systemd has been told.
+    pub sd: super::sd::SdState,
     signals: Arc<Mutex<Vec<Signal>>>,
     signal_fd: BorrowedFd<'static>,
 }
@@ -100,6 +102,10 @@ impl Engine {
             child_nofile,
             control: None,
             waiters: Vec::new(),
+            sd: super::sd::SdState {
+                watchdog: crate::notify::watchdog_period().map(|p| (p, Instant::now() + p)),
+                ..Default::default()
+            },
             signals,
             signal_fd,
         })
@@ -137,6 +143,7 @@ impl Engine {
             self.admit_starts(now);
             self.advance_shutdown(now);
             self.check_waiters(Instant::now());
+            self.notify_systemd(Instant::now());
         }
     }
 
@@ -167,10 +174,15 @@ impl Engine {
     fn next_deadline(&self) -> Option<Instant> {
         let machines = table::next_deadline(&self.services);
         let shutdown = self.shutdown.filter(|s| !s.forced).map(|s| s.deadline);
-        [machines, shutdown, self.waiter_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            machines,
+            shutdown,
+            self.waiter_deadline(),
+            self.watchdog_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Polls every descriptor of interest until one is ready or `timeout` passes.

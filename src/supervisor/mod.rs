@@ -22,6 +22,7 @@ pub mod machine;
 pub mod orphans;
 pub mod policy;
 pub mod reload;
+pub mod sd;
 pub mod shutdown;
 pub mod table;
 
@@ -37,6 +38,24 @@ use boot::BootError;
 /// # Errors
 /// When it cannot start: an unsafe runtime directory, another instance, a failed setup step.
 pub fn run(config: Config) -> Result<i32, BootError> {
+    run_with(config, Hooks::default())
+}
+
+/// Extra start-up duties of a supervisor run.
+#[derive(Default)]
+pub struct Hooks {
+    /// Also hold a PID file here (`--pidfile`).
+    pub extra_pidfile: Option<std::path::PathBuf>,
+    /// Called once the supervisor is up (PID files held, control socket bound): a daemon's
+    /// parent is waiting for this.
+    pub on_up: Option<Box<dyn FnOnce()>>,
+}
+
+/// As [`run`], with [`Hooks`].
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with(config: Config, mut hooks: Hooks) -> Result<i32, BootError> {
     let runtime_dir = config.supervisor.runtime_dir.clone();
     boot::ensure_runtime_dir(&runtime_dir)?;
     let log_dir = config.supervisor.log_dir.clone();
@@ -70,6 +89,14 @@ pub fn run(config: Config) -> Result<i32, BootError> {
             })
         }
     };
+    let _extra = match &hooks.extra_pidfile {
+        Some(path) => Some(PidFile::create(path).map_err(|e| BootError::Io {
+            path: path.clone(),
+            op: "creating the --pidfile",
+            source: std::io::Error::other(e.to_string()),
+        })?),
+        None => None,
+    };
     engine.control = Some(bind_control(&engine.config, &runtime_dir)?);
     boot::become_subreaper();
     log::info!(
@@ -80,7 +107,9 @@ pub fn run(config: Config) -> Result<i32, BootError> {
         runtime_dir.display()
     );
     engine.recover(Instant::now());
-    crate::notify::ready();
+    if let Some(on_up) = hooks.on_up.take() {
+        on_up();
+    }
     Ok(engine.run())
 }
 
