@@ -150,7 +150,9 @@ fn wait_free(args: &UnlockArgs, kind: Option<LockKind>) -> anyhow::Result<ExitSt
     let mut pause = Duration::from_millis(1);
     loop {
         let info = lock::holder(&args.lockfile, kind)?;
-        if !info.held {
+        // A soft/dir/lease artefact whose holder is gone is as good as free: the next locker
+        // breaks it.
+        if !info.held || info.stale.is_some() {
             println!("{}: free", args.lockfile.display());
             return Ok(ExitStatus::Ok);
         }

@@ -71,9 +71,13 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitStatus> {
             queue.lock().map(|mut q| q.push(s)).unwrap_or(())
         })?;
     }
-    let (mut child, pidfd) = spawn(&args, &guard)?;
-    if let Some(path) = &args.pidfile {
-        pidfile::write(path, child.id() as i32)?;
+    let (mut child, pidfd, mut go) = spawn(&args, &guard)?;
+    // The command has not started yet: if it cannot be recorded, it never runs unlocked.
+    let recorded = record_child(&args, &guard, &child);
+    if let Err(e) = recorded.and_then(|()| go.write_all(b"g").context("starting the command")) {
+        drop(go); // the shim sees EOF and exits without running the command
+        let _ = child.wait();
+        return Err(e);
     }
     let status = supervise(&mut child, &pidfd, signal_fd, &lost_rx, &forwarded)?;
     if let Some(path) = &args.pidfile {
@@ -89,12 +93,14 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitStatus> {
 /// a go byte until that PID is in the owner record, then `exec`s the command. (A `pre_exec`
 /// hook cannot wait: `spawn` itself waits for the `exec`.) The command inherits the flock
 /// descriptor unless `--close`.
-fn spawn(args: &LockArgs, guard: &LockGuard) -> anyhow::Result<(Child, PidFd)> {
-    let (mut go_tx, go_rx) = UnixStream::pair().context("creating the start pipe")?;
+fn spawn(args: &LockArgs, guard: &LockGuard) -> anyhow::Result<(Child, PidFd, UnixStream)> {
+    let (go_tx, go_rx) = UnixStream::pair().context("creating the start pipe")?;
     let go_fd = go_rx.as_raw_fd();
     let inherit: Option<RawFd> = if args.close { None } else { guard.raw_fd() };
-    let shim = std::env::current_exe().context("finding the pidward executable")?;
-    let mut cmd = Command::new(shim);
+    // /proc/self/exe, not current_exe(): the binary may have been replaced (a package upgrade)
+    // while this process waited for the lock, and then its old path names nothing.
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("pidward");
     cmd.arg("__exec")
         .arg(go_fd.to_string())
         .arg("--")
@@ -122,10 +128,18 @@ fn spawn(args: &LockArgs, guard: &LockGuard) -> anyhow::Result<(Child, PidFd)> {
     drop(go_rx);
     let pid = child.id() as i32;
     let pidfd = PidFd::open(pid).context("opening a pidfd for the command")?;
+    Ok((child, pidfd, go_tx))
+}
+
+/// Puts the command's PID in the owner record and the `--pidfile`.
+fn record_child(args: &LockArgs, guard: &LockGuard, child: &Child) -> anyhow::Result<()> {
+    let pid = child.id() as i32;
     let start_ticks = read_stat(pid).map_or(0, |s| s.start_ticks);
     guard.set_child(Some(ProcessRef { pid, start_ticks }))?;
-    go_tx.write_all(b"g").context("starting the command")?;
-    Ok((child, pidfd))
+    if let Some(path) = &args.pidfile {
+        pidfile::write(path, pid)?;
+    }
+    Ok(())
 }
 
 /// The hidden `pidward __exec GO_FD -- COMMAND…`: waits for the go byte, then becomes COMMAND
