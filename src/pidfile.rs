@@ -191,14 +191,19 @@ fn open_for_read(path: &Path) -> Result<File, PidFileError> {
 fn read_from(path: &Path, file: &File) -> Result<i32, PidFileError> {
     use std::os::unix::fs::FileExt;
     // Positional read from offset 0: the guard's own descriptor sits at the end of what it wrote.
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 4097];
     let n = file
         .read_at(&mut buf, 0)
         .map_err(|e| PidFileError::io(path, "reading the PID file", e))?;
     let text = String::from_utf8_lossy(&buf[..n]);
-    parse(&text).ok_or_else(|| PidFileError::Invalid {
-        path: path.to_path_buf(),
-        content: text.into_owned(),
+    let pid = if n < buf.len() { parse(&text) } else { None };
+    pid.ok_or_else(|| {
+        // Show a garbage file's start, not all of it.
+        let mut content: String = text.chars().take(200).collect();
+        if content.len() < text.len() {
+            content.push('…');
+        }
+        PidFileError::Invalid { path: path.to_path_buf(), content }
     })
 }
 

@@ -13,7 +13,7 @@
 //! SIGTERM/SIGINT handler has taken over shutdown; its guards clean up when they drop.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -145,6 +145,13 @@ impl Registry {
                 nix::poll::PollFlags::POLLIN,
             )];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+            let mut tables = self.tables();
+            if tables.poll_mode {
+                // An event loop took over dispatching (`poll_fd`): leave the pipe to it.
+                tables.thread_started = false;
+                return;
+            }
+            drop(tables);
             self.dispatch();
         }
     }
@@ -240,7 +247,16 @@ pub fn unregister_cleanup(id: CleanupId) {
 /// When the self-pipe cannot be created.
 pub fn poll_fd() -> Result<BorrowedFd<'static>, SignalError> {
     let reg = registry()?;
-    reg.tables().poll_mode = true;
+    let was_threaded = {
+        let mut tables = reg.tables();
+        tables.poll_mode = true;
+        tables.thread_started
+    };
+    if was_threaded {
+        // Wake the dispatcher thread so that it sees the switch and ends; the byte it leaves
+        // makes the event loop look once, harmlessly.
+        let _ = (&reg.write).write(&[0]);
+    }
     Ok(reg.read.as_fd())
 }
 

@@ -42,7 +42,7 @@ pub fn with_sidecar<T>(lock_path: &Path, f: impl FnOnce(&Path) -> io::Result<T>)
             Ok(file) => file,
             Err(e) => return Err(fsutil::symlink_error(e)),
         };
-        match file.lock() {
+        match lock_patiently(&file) {
             Ok(()) => {}
             Err(e) if unsupported(&e) => return f(&path),
             Err(e) => return Err(e),
@@ -52,6 +52,31 @@ pub fn with_sidecar<T>(lock_path: &Path, f: impl FnOnce(&Path) -> io::Result<T>)
             let result = f(&path);
             drop(file);
             return result;
+        }
+    }
+}
+
+/// How long to wait for the sidecar: pidward holds it for microseconds, so a longer hold means a
+/// stuck (or stopped) process, and waiting forever would turn `try_acquire` into a hang.
+pub const SIDECAR_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn lock_patiently(file: &std::fs::File) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + SIDECAR_PATIENCE;
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() >= deadline => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the sidecar lock has been held for over {SIDECAR_PATIENCE:?} (see `pidward holder` on the .gen file)"),
+                ));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(20));
+            }
         }
     }
 }
