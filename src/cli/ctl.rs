@@ -34,7 +34,15 @@ pub fn run(
         }
     };
     let (request, json) = request_for(&command);
-    conn.send(&request)?;
+    if let Err(e) = conn.send(&request) {
+        // A refused client may find its connection closed before it could send: the
+        // supervisor's reason is waiting to be read.
+        if let Ok(Some(response)) = conn.recv() {
+            eprintln!("pidward: {}", response.error.unwrap_or_default());
+            return Ok(ExitStatus::Failure);
+        }
+        anyhow::bail!("sending to the supervisor at {}: {e}", socket.display());
+    }
     match &command {
         CtlCommand::Logs { follow: true, .. } => stream(&mut conn),
         CtlCommand::Shutdown => shutdown(&mut conn),
@@ -68,10 +76,10 @@ fn discover(
                 c.supervisor.runtime_dir.join("pidward.sock"),
                 format!("the runtime dir of {}", config.display()),
             )),
-            Err(e) => {
-                eprintln!("{e}");
-                Err(ExitStatus::Usage)
-            }
+            // A config that does not load still names its runtime dir (perhaps), and the
+            // supervisor must be reachable to say so itself: `reload` after a bad edit is what
+            // systemd's ExecReload runs.
+            Err(_) => Ok((lenient_runtime_dir(&config).join("pidward.sock"), format!("the runtime dir of {} (which does not validate)", config.display()))),
         };
     }
     let facts = pidward::config::system_facts();
@@ -80,6 +88,17 @@ fn discover(
         dir.join("pidward.sock"),
         "the default runtime dir (no config)".into(),
     ))
+}
+
+/// `[supervisor] runtime_dir` read without validating the file, else the default.
+fn lenient_runtime_dir(config: &std::path::Path) -> PathBuf {
+    let configured = std::fs::read_to_string(config)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("supervisor")?.get("runtime_dir")?.as_str().map(PathBuf::from))
+        .map(|dir| config.parent().map_or(dir.clone(), |base| base.join(&dir)));
+    let facts = pidward::config::system_facts();
+    pidward::config::paths::runtime_dir(configured.as_deref(), &facts)
 }
 
 fn request_for(command: &CtlCommand) -> (Command, bool) {

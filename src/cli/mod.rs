@@ -2,6 +2,7 @@
 
 mod check;
 mod ctl;
+mod docs;
 mod holder;
 mod lock;
 mod pidfile;
@@ -66,6 +67,13 @@ pub enum Command {
         #[command(subcommand)]
         command: PidfileCommand,
     },
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    Completions {
+        /// The shell.
+        shell: docs::Shell,
+    },
+    /// Print the man page (roff) to standard output: `pidward man | man -l -`.
+    Man,
 }
 
 /// `pidward run`.
@@ -320,6 +328,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Pidfile {
             command: PidfileCommand::Check { path, clean, json },
         } => pidfile::check(&path, clean, json),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
 

@@ -306,6 +306,12 @@ fn split_requests(client: &mut Client) -> Vec<Incoming> {
         if line.is_empty() {
             continue;
         }
+        if line.len() > MAX_REQUEST {
+            let e = DecodeError::BadCommand(format!("request line longer than {MAX_REQUEST} bytes"));
+            refuse(client, &e.to_string());
+            out.push(Incoming::Refused(e));
+            return out;
+        }
         match protocol::decode(line) {
             Ok(request) => out.push(Incoming::Request(request)),
             Err(e) => {

@@ -191,6 +191,9 @@ impl Engine {
         if let Some(e) = self.unknown(&names) {
             return Some(e);
         }
+        if names.is_empty() {
+            return Some(Response::error("name at least one service, or --all"));
+        }
         let baseline = self.baseline(&names);
         for name in &names {
             if let Some(svc) = self.services.get_mut(name) {

@@ -5,6 +5,13 @@
 
 mod common;
 mod config;
+mod ctl;
+mod ctl_access;
+mod ctl_commands;
+mod ctl_exit;
+mod ctl_logs;
+mod ctl_protocol;
+mod ctl_reload;
 mod lock_cli;
 mod lock_lib;
 mod pidfile;
