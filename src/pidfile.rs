@@ -203,7 +203,10 @@ fn read_from(path: &Path, file: &File) -> Result<i32, PidFileError> {
         if content.len() < text.len() {
             content.push('…');
         }
-        PidFileError::Invalid { path: path.to_path_buf(), content }
+        PidFileError::Invalid {
+            path: path.to_path_buf(),
+            content,
+        }
     })
 }
 

@@ -79,7 +79,13 @@ fn discover(
             // A config that does not load still names its runtime dir (perhaps), and the
             // supervisor must be reachable to say so itself: `reload` after a bad edit is what
             // systemd's ExecReload runs.
-            Err(_) => Ok((lenient_runtime_dir(&config).join("pidward.sock"), format!("the runtime dir of {} (which does not validate)", config.display()))),
+            Err(_) => Ok((
+                lenient_runtime_dir(&config).join("pidward.sock"),
+                format!(
+                    "the runtime dir of {} (which does not validate)",
+                    config.display()
+                ),
+            )),
         };
     }
     let facts = pidward::config::system_facts();
@@ -95,7 +101,12 @@ fn lenient_runtime_dir(config: &std::path::Path) -> PathBuf {
     let configured = std::fs::read_to_string(config)
         .ok()
         .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|t| t.get("supervisor")?.get("runtime_dir")?.as_str().map(PathBuf::from))
+        .and_then(|t| {
+            t.get("supervisor")?
+                .get("runtime_dir")?
+                .as_str()
+                .map(PathBuf::from)
+        })
         .map(|dir| config.parent().map_or(dir.clone(), |base| base.join(&dir)));
     let facts = pidward::config::system_facts();
     pidward::config::paths::runtime_dir(configured.as_deref(), &facts)

@@ -407,10 +407,7 @@ fn static_sections(roff: &mut Roff) {
     term_list(
         roff,
         &[
-            (
-                "0",
-                "Success; running (pidfile check); held (holder).",
-            ),
+            ("0", "Success; running (pidfile check); held (holder)."),
             ("1", "Failure; stale PID file; free (holder)."),
             ("2", "Usage or config error."),
             ("3", "Not running, or PID file missing (LSB)."),
@@ -446,7 +443,10 @@ mod tests {
             for word in ["pidward", "run", "reload", "holder", "completions"] {
                 assert!(script.contains(word), "{shell:?} script lacks {word}");
             }
-            assert!(!script.contains("__exec"), "{shell:?} completes a hidden command");
+            assert!(
+                !script.contains("__exec"),
+                "{shell:?} completes a hidden command"
+            );
         }
     }
 

@@ -307,7 +307,8 @@ fn split_requests(client: &mut Client) -> Vec<Incoming> {
             continue;
         }
         if line.len() > MAX_REQUEST {
-            let e = DecodeError::BadCommand(format!("request line longer than {MAX_REQUEST} bytes"));
+            let e =
+                DecodeError::BadCommand(format!("request line longer than {MAX_REQUEST} bytes"));
             refuse(client, &e.to_string());
             out.push(Incoming::Refused(e));
             return out;

@@ -56,3 +56,15 @@ pub fn signal_group(pgid: i32, signal: nix::sys::signal::Signal) -> nix::Result<
         Err(e) => Err(e),
     }
 }
+
+/// The processes in process group `pgid` (a scan of `/proc`; for rare paths only).
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| super::read_stat(*pid).is_some_and(|s| s.pgrp == pgid && s.state != 'Z'))
+        .collect()
+}

@@ -5,6 +5,8 @@
 pub struct StatFields {
     /// Field 3, the state letter (`R`, `S`, `D`, `Z`, `T`, …).
     pub state: char,
+    /// Field 5, the process group.
+    pub pgrp: i32,
     /// Field 22, the start time in clock ticks since boot: with the boot id, a process identity
     /// that PID reuse cannot fake.
     pub start_ticks: u64,
@@ -19,8 +21,15 @@ pub fn parse_stat(content: &str) -> Option<StatFields> {
     let mut rest = content.get(close + 1..)?.split_ascii_whitespace();
     // `rest` starts at field 3 (state); field 22 (starttime) is 19 fields further on.
     let state = rest.next()?.chars().next()?;
-    let start_ticks = rest.nth(18)?.parse().ok()?;
-    Some(StatFields { state, start_ticks })
+    let _ppid = rest.next()?;
+    let pgrp = rest.next()?.parse().ok()?;
+    // Field 22 is 17 fields after field 5.
+    let start_ticks = rest.nth(16)?.parse().ok()?;
+    Some(StatFields {
+        state,
+        pgrp,
+        start_ticks,
+    })
 }
 
 #[cfg(test)]
@@ -35,6 +44,7 @@ mod tests {
             parse_stat(line),
             Some(StatFields {
                 state: 'S',
+                pgrp: 1234,
                 start_ticks: 987654
             })
         );
@@ -47,6 +57,7 @@ mod tests {
             parse_stat(line),
             Some(StatFields {
                 state: 'Z',
+                pgrp: 77,
                 start_ticks: 42
             })
         );

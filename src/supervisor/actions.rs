@@ -30,13 +30,15 @@ impl Engine {
     /// Performs `actions` for `name`, in order; stops early when one fails in a way the machine
     /// must hear about first (a busy lock means no spawn).
     pub fn perform(&mut self, name: &str, actions: Vec<Action>) {
+        let mut lock_busy = false;
         for action in actions {
+            // A busy lock means no spawn; the rest (the transition's log line) still happens.
+            if lock_busy && action == Action::Spawn {
+                continue;
+            }
             if let Some(event) = self.perform_one(name, action) {
-                let stop = matches!(event, Event::LockBusy(_));
+                lock_busy |= matches!(event, Event::LockBusy(_));
                 self.queue.push_back((name.to_owned(), event));
-                if stop {
-                    return;
-                }
             }
         }
     }
@@ -298,23 +300,43 @@ impl Engine {
         };
         drop(svc.lock.take());
         svc.lock_lingers = false;
-        let fresh = Lock::new(&svc.spec.lockfile)
-            .remove_on_release(true)
-            .cleanup_on_signal(false)
-            .try_acquire();
-        match fresh {
-            Ok(guard) => {
-                if let Err(e) = guard.release() {
+        svc.leftovers.clear();
+        // A holder seen busy may be gone by the time it is looked up: then simply try again.
+        for _ in 0..3 {
+            let fresh = Lock::new(&svc.spec.lockfile)
+                .remove_on_release(true)
+                .cleanup_on_signal(false)
+                .try_acquire();
+            match fresh {
+                Ok(guard) => {
+                    svc.lock_lingers = false;
+                    svc.leftovers.clear();
+                    if let Err(e) = guard.release() {
+                        log::warn!("{name}: {e}");
+                    }
+                    return;
+                }
+                Err(LockError::Busy { holder, .. }) => {
+                    // Usually a group member still dying after the main process. Watch the
+                    // processes that hold it (pidfds: after an adoption they are not our
+                    // descendants, so no SIGCHLD would tell) and try again when one exits.
+                    log::debug!("{name}: its lock is still held, {holder}");
+                    svc.lock_lingers = true;
+                    let holders =
+                        crate::lock::kernel_holders(&svc.spec.lockfile).unwrap_or_default();
+                    svc.leftovers = holders
+                        .iter()
+                        .filter_map(|h| crate::process::PidFd::open(h.pid).ok())
+                        .collect();
+                    if !svc.leftovers.is_empty() {
+                        return;
+                    }
+                }
+                Err(e) => {
                     log::warn!("{name}: {e}");
+                    return;
                 }
             }
-            Err(LockError::Busy { holder, .. }) => {
-                // Often a group member still dying after the main process: retried when it is
-                // reaped (we are its subreaper).
-                log::debug!("{name}: its lock is still held, {holder}");
-                svc.lock_lingers = true;
-            }
-            Err(e) => log::warn!("{name}: {e}"),
         }
     }
 

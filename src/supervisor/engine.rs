@@ -59,6 +59,7 @@ enum Source {
     Signals,
     Listener,
     Client(ClientId, PollFlags),
+    Leftover(String),
     Exit(String),
     Output(String, bool),
 }
@@ -134,6 +135,7 @@ impl Engine {
                         }
                     }
                     Source::Client(id, revents) => self.on_client(id, revents, now),
+                    Source::Leftover(name) => self.on_leftover(&name),
                     Source::Exit(name) => self.on_pidfd(&name),
                     Source::Output(name, is_err) => self.drain(&name, is_err),
                 }
@@ -204,6 +206,10 @@ impl Engine {
             if let Some(t) = &svc.tracked {
                 sources.push(Source::Exit(name.clone()));
                 fds.push(PollFd::new(t.pidfd.as_fd(), PollFlags::POLLIN));
+            }
+            for leftover in &svc.leftovers {
+                sources.push(Source::Leftover(name.clone()));
+                fds.push(PollFd::new(leftover.as_fd(), PollFlags::POLLIN));
             }
             for (capture, is_err) in [(&svc.stdout, false), (&svc.stderr, true)] {
                 if let Some(c) = capture {
@@ -343,6 +349,17 @@ impl Engine {
         }
         if reaped_orphan {
             self.retry_lingering_locks();
+        }
+    }
+
+    /// A leftover group member of `name` exited: try its lock again.
+    fn on_leftover(&mut self, name: &str) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.leftovers.retain(|fd| !fd.has_exited());
+        if svc.lock_lingers && svc.tracked.is_none() {
+            self.release_lock(name);
         }
     }
 

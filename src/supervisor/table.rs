@@ -56,6 +56,9 @@ pub struct Service {
     pub lock_lingers: bool,
     /// The process group of the last process, which may outlive it (and keep its lock).
     pub last_group: Option<Pid>,
+    /// Pidfds on the leftover group members keeping the lock; the lock is retried when one
+    /// exits (they may not be our descendants, after an adoption).
+    pub leftovers: Vec<PidFd>,
     /// Processes started so far (a waiting `start` needs a new one).
     pub starts: u64,
 }
@@ -77,6 +80,7 @@ impl Service {
             since: std::time::SystemTime::now(),
             lock_lingers: false,
             starts: 0,
+            leftovers: Vec::new(),
             last_group: None,
         }
     }
