@@ -129,8 +129,13 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     static_sections(&mut roff);
     roff.to_writer(&mut buf)?;
     man.render_version_section(&mut buf)?;
-    Ok(buf)
+    // Every render call above starts with roff's apostrophe preamble: keep the first one only.
+    let text = String::from_utf8_lossy(&buf).replace(APOSTROPHE_PREAMBLE, "");
+    Ok(format!("{APOSTROPHE_PREAMBLE}{text}").into_bytes())
 }
+
+/// What the `roff` crate writes before any text (`\*(Aq` is a straight apostrophe under groff).
+const APOSTROPHE_PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
 
 const DESCRIPTION: &str = "\
 pidward supervises the services of a TOML config (pidward run): it starts them in dependency \
@@ -453,9 +458,16 @@ mod tests {
     #[test]
     fn the_man_page_documents_every_visible_command_once() {
         let page = String::from_utf8(man_page().unwrap()).unwrap();
-        assert!(page.starts_with(".TH pidward 1"), "{page}");
+        assert!(page.starts_with(APOSTROPHE_PREAMBLE), "{page}");
+        assert_eq!(page.matches(APOSTROPHE_PREAMBLE).count(), 1);
+        assert!(page.contains("\n.TH pidward 1 "), "{page}");
         for section in ["COMMANDS", "FILES", "EXIT STATUS", "SIGNALS"] {
-            assert!(page.contains(&format!(".SH {section}")), "no {section}");
+            let plain = format!(".SH {section}\n");
+            let quoted = format!(".SH \"{section}\"\n");
+            assert!(
+                page.contains(&plain) || page.contains(&quoted),
+                "no {section}"
+            );
         }
         for command in ["run", "check", "reload", "lock", "pidfile check", "man"] {
             let heading = format!(".SS \"pidward {command}\"");

@@ -115,6 +115,8 @@ impl Engine {
     /// Runs until shutdown completes; returns the exit code (1 when a process survived SIGKILL).
     pub fn run(&mut self) -> i32 {
         self.admit_starts(Instant::now());
+        // READY may be due at once (no services, or all adopted): nothing else would wake us.
+        self.notify_systemd(Instant::now());
         loop {
             if let Some(code) = self.finished() {
                 self.remove_fifos();

@@ -12,6 +12,7 @@ mod ctl_exit;
 mod ctl_logs;
 mod ctl_protocol;
 mod ctl_reload;
+mod docs;
 mod lock_cli;
 mod lock_lib;
 mod pidfile;
