@@ -179,14 +179,26 @@ impl Registry {
             (handlers, cleanups)
         };
         if !handlers.is_empty() {
-            handlers.iter().for_each(|h| h(signal));
+            handlers
+                .iter()
+                .for_each(|h| guarded(signal, "handler", || h(signal)));
             return;
         }
         if matches!(signal, Signal::SIGTERM | Signal::SIGINT) {
             log::debug!(target: "pidward::signals", "{signal}: running {} cleanups, then exiting", cleanups.len());
-            cleanups.iter().for_each(|c| c());
+            cleanups
+                .iter()
+                .for_each(|c| guarded(signal, "cleanup", || c()));
             std::process::exit(128 + signal as i32);
         }
+    }
+}
+
+/// Runs a handler; a panic in it is logged, never allowed to end signal dispatching (the
+/// dispatcher thread dying would leave SIGTERM ignored for good).
+fn guarded(signal: Signal, what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        log::error!(target: "pidward::signals", "a {signal} {what} panicked");
     }
 }
 

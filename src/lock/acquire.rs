@@ -58,6 +58,7 @@ pub fn acquire(lock: &Lock, deadline: Deadline) -> Result<LockGuard, LockError> 
             })
         }
         Entry::ModeConflict => return Err(LockError::ModeConflict { path: key }),
+        Entry::Lost => return Err(LockError::LeaseLost { path: key }),
         Entry::TimedOut => {
             let holder = HolderSummary {
                 pids: vec![std::process::id() as i32],

@@ -122,6 +122,12 @@ pub enum LockError {
         /// The lock's path.
         path: PathBuf,
     },
+    /// This process's lease was taken over; its guards must be dropped before it can try again.
+    #[error("{}: this process's lease on the lock was lost to another holder; drop its guards, then acquire again", path.display())]
+    LeaseLost {
+        /// The lock's path.
+        path: PathBuf,
+    },
     /// Shared mode asked of a kind that has none.
     #[error("{}: {kind} locks have no shared mode; use the flock kind for --shared", path.display())]
     SharedUnsupported {

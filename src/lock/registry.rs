@@ -45,6 +45,8 @@ pub enum Entry {
     Acquire,
     /// Held here in a mode that does not cover the request (shared held, exclusive asked).
     ModeConflict,
+    /// Held here, but as a lease that another holder has taken over.
+    Lost,
     /// Another thread is still acquiring and the deadline passed.
     TimedOut,
 }
@@ -95,6 +97,9 @@ impl Slot {
                 SlotState::Held { held, count } => {
                     if held.mode == LockMode::Shared && mode == LockMode::Exclusive {
                         return Entry::ModeConflict;
+                    }
+                    if held.is_lost() {
+                        return Entry::Lost;
                     }
                     *count += 1;
                     return Entry::Reenter(Arc::clone(held));
