@@ -71,11 +71,23 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitStatus> {
             queue.lock().map(|mut q| q.push(s)).unwrap_or(())
         })?;
     }
-    let (mut child, pidfd, mut go) = spawn(&args, &guard)?;
-    // The command has not started yet: if it cannot be recorded, it never runs unlocked.
+    let (mut child, pidfd, go) = match spawn(&args, &guard) {
+        Ok(started) => started,
+        Err(Spawn::Cannot(status, message)) => {
+            eprintln!("pidward lock: {message}");
+            return Ok(status);
+        }
+        Err(Spawn::Failed(e)) => return Err(e),
+    };
+    // Through the shim, the command has not started yet: if it cannot be recorded, it never
+    // runs unlocked.
     let recorded = record_child(&args, &guard, &child);
-    if let Err(e) = recorded.and_then(|()| go.write_all(b"g").context("starting the command")) {
-        drop(go); // the shim sees EOF and exits without running the command
+    let started = match go {
+        Some(mut go) => recorded.and_then(|()| go.write_all(b"g").context("starting the command")),
+        None => recorded,
+    };
+    if let Err(e) = started {
+        let _ = pidfd.send_signal(Signal::SIGTERM); // direct spawn: it already runs, locked
         let _ = child.wait();
         return Err(e);
     }
@@ -89,22 +101,53 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
-/// Starts the command through the hidden `pidward __exec` shim, which keeps the PID, waits for
-/// a go byte until that PID is in the owner record, then `exec`s the command. (A `pre_exec`
-/// hook cannot wait: `spawn` itself waits for the `exec`.) The command inherits the flock
-/// descriptor unless `--close`.
-fn spawn(args: &LockArgs, guard: &LockGuard) -> anyhow::Result<(Child, PidFd, UnixStream)> {
-    let (go_tx, go_rx) = UnixStream::pair().context("creating the start pipe")?;
-    let go_fd = go_rx.as_raw_fd();
+/// Why the command did not start.
+enum Spawn {
+    /// It cannot be run: 127 not found, 126 not executable (as a shell says).
+    Cannot(ExitStatus, String),
+    /// Anything else.
+    Failed(anyhow::Error),
+}
+
+/// Starts the command; it inherits the flock descriptor unless `--close`.
+///
+/// With a `flock` lock that the command inherits, the kernel ties the lock to the command from
+/// its first instruction, so it is spawned directly (one exec, as `flock(1)` does) and the
+/// owner record names it right after. Otherwise (`soft`/`dir`/`lease`, `--close`, `--pidfile`)
+/// it goes through the hidden `pidward __exec` shim, which keeps the PID and waits for a go byte
+/// until that PID is recorded, then `exec`s the command: a killed wrapper can never leave the
+/// command running under a lock that looks abandoned. (A `pre_exec` hook cannot wait: `spawn`
+/// itself waits for the `exec`.)
+fn spawn(args: &LockArgs, guard: &LockGuard) -> Result<(Child, PidFd, Option<UnixStream>), Spawn> {
+    let failed = |e: std::io::Error, what: &str| {
+        Spawn::Failed(anyhow::Error::new(e).context(what.to_owned()))
+    };
     let inherit: Option<RawFd> = if args.close { None } else { guard.raw_fd() };
-    // /proc/self/exe, not current_exe(): the binary may have been replaced (a package upgrade)
-    // while this process waited for the lock, and then its old path names nothing.
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0("pidward");
-    cmd.arg("__exec")
-        .arg(go_fd.to_string())
-        .arg("--")
-        .args(&args.command);
+    let gated = inherit.is_none() || args.pidfile.is_some();
+    let pair = if gated {
+        Some(UnixStream::pair().map_err(|e| failed(e, "creating the start pipe"))?)
+    } else {
+        None
+    };
+    let go_fd = pair.as_ref().map(|(_, rx)| rx.as_raw_fd());
+    let mut cmd = match go_fd {
+        Some(fd) => {
+            // /proc/self/exe, not current_exe(): the binary may have been replaced (a package
+            // upgrade) while this process waited for the lock, and then its old path names nothing.
+            let mut cmd = Command::new("/proc/self/exe");
+            cmd.arg0("pidward")
+                .arg("__exec")
+                .arg(fd.to_string())
+                .arg("--")
+                .args(&args.command);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(&args.command[0]);
+            cmd.args(&args.command[1..]);
+            cmd
+        }
+    };
     if let Some(gen) = guard.generation() {
         cmd.env("PIDWARD_LOCK_GEN", gen.to_string());
     }
@@ -116,7 +159,7 @@ fn spawn(args: &LockArgs, guard: &LockGuard) -> anyhow::Result<(Child, PidFd, Un
     // valid in the child) until spawn returns.
     unsafe {
         cmd.pre_exec(move || {
-            for fd in inherit.into_iter().chain([go_fd]) {
+            for fd in inherit.into_iter().chain(go_fd) {
                 if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -124,11 +167,23 @@ fn spawn(args: &LockArgs, guard: &LockGuard) -> anyhow::Result<(Child, PidFd, Un
             Ok(())
         });
     }
-    let child = cmd.spawn().context("starting the command")?;
-    drop(go_rx);
+    let child = cmd.spawn().map_err(|e| {
+        let program = &args.command[0];
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Spawn::Cannot(
+                ExitStatus::Child(127),
+                format!("cannot run {program:?}: {e}"),
+            ),
+            std::io::ErrorKind::PermissionDenied => Spawn::Cannot(
+                ExitStatus::Child(126),
+                format!("cannot run {program:?}: {e}"),
+            ),
+            _ => failed(e, "starting the command"),
+        }
+    })?;
     let pid = child.id() as i32;
-    let pidfd = PidFd::open(pid).context("opening a pidfd for the command")?;
-    Ok((child, pidfd, go_tx))
+    let pidfd = PidFd::open(pid).map_err(|e| failed(e, "opening a pidfd for the command"))?;
+    Ok((child, pidfd, pair.map(|(tx, _rx)| tx)))
 }
 
 /// Puts the command's PID in the owner record and the `--pidfile`.

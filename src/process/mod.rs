@@ -107,7 +107,20 @@ pub fn read_stat(pid: i32) -> Option<StatFields> {
 
 /// The start ticks of the calling process.
 pub fn own_start_ticks() -> u64 {
-    read_stat(std::process::id() as i32).map_or(0, |s| s.start_ticks)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Cached per PID (a fork, e.g. daemonizing, gets its own): every lock acquisition needs it,
+    // and reading /proc/self/stat was most of an uncontended acquisition's cost.
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    let pid = u64::from(std::process::id());
+    let cached = CACHE.load(Ordering::Relaxed);
+    if cached != 0 && cached >> 40 == pid {
+        return cached & ((1 << 40) - 1);
+    }
+    let ticks = read_stat(pid as i32).map_or(0, |s| s.start_ticks);
+    if ticks < 1 << 40 && pid < 1 << 24 {
+        CACHE.store(pid << 40 | ticks, Ordering::Relaxed);
+    }
+    ticks
 }
 
 /// Whether `pid` is alive (not a zombie) and still the process that started at `start_ticks`.
