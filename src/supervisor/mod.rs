@@ -17,6 +17,7 @@ pub mod actions;
 pub mod boot;
 pub mod ctl;
 pub mod engine;
+pub mod events;
 pub mod logs;
 pub mod machine;
 pub mod orphans;
@@ -25,6 +26,7 @@ pub mod reload;
 pub mod sd;
 pub mod shutdown;
 pub mod table;
+pub mod waiters;
 
 use std::time::Instant;
 

@@ -1,0 +1,127 @@
+//! Process and output events for the loop: exits (reaped children, adopted processes' pidfds),
+//! leftover lock holders, and captured output (copied to `logs -f` followers).
+
+use std::time::Instant;
+
+use super::engine::Engine;
+use super::machine::{Event, StateName};
+use super::policy::ExitKind;
+use crate::control::protocol::Response;
+use crate::process::reap::{reap_all, Termination};
+
+impl Engine {
+    /// A pidfd became readable: our children are reaped by `waitpid`; an adopted process is not
+    /// our child, so its exit is known only from here, without a status.
+    pub(super) fn on_pidfd(&mut self, name: &str) {
+        let Some(svc) = self.services.get(name) else {
+            return;
+        };
+        if let Some(t) = svc.tracked.as_ref().filter(|t| t.adopted) {
+            let pid = t.pid;
+            if svc.state() == StateName::Stopping {
+                log::debug!("{name}: adopted PID {pid} exited");
+            } else {
+                log::warn!("{name}: adopted PID {pid} exited; its exit status is unknown (not our child), counted as a failure");
+            }
+            self.dispatch(
+                name,
+                Event::Exited {
+                    pid,
+                    status: ExitKind::Unknown,
+                },
+                Instant::now(),
+            );
+        }
+    }
+
+    pub(super) fn drain(&mut self, name: &str, is_err: bool) {
+        let followers = self
+            .control
+            .as_ref()
+            .map(|s| s.followers(name, is_err))
+            .unwrap_or_default();
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        let capture = if is_err {
+            &mut svc.stderr
+        } else {
+            &mut svc.stdout
+        };
+        let Some(c) = capture else { return };
+        let mut copied = Vec::new();
+        let mut tap = |chunk: &[u8]| {
+            if !followers.is_empty() {
+                copied.extend_from_slice(chunk);
+            }
+        };
+        if let Err(e) = c.drain(&mut tap) {
+            log::warn!("{name}: writing captured output: {e}");
+        }
+        if copied.is_empty() {
+            return;
+        }
+        let chunk = Response {
+            data: Some(String::from_utf8_lossy(&copied).into_owned()),
+            more: true,
+            ..Response::ok()
+        };
+        if let Some(server) = self.control.as_mut() {
+            for id in followers {
+                server.send_follow(id, &chunk);
+            }
+        }
+    }
+
+    pub(super) fn reap(&mut self, now: Instant) {
+        let mut reaped_orphan = false;
+        for (pid, how) in reap_all() {
+            let status = match how {
+                Termination::Exited(code) => ExitKind::Exited(code),
+                Termination::Signaled { signal, core } => ExitKind::Killed { signal, core },
+            };
+            let owner = self
+                .services
+                .iter()
+                .find(|(_, s)| s.tracked.as_ref().is_some_and(|t| t.pid == pid));
+            match owner.map(|(n, _)| n.clone()) {
+                Some(name) => {
+                    self.drain(&name, false);
+                    self.drain(&name, true);
+                    self.dispatch(&name, Event::Exited { pid, status }, now);
+                }
+                None => {
+                    log::debug!("reaped PID {pid} ({status}), not a service");
+                    reaped_orphan = true;
+                }
+            }
+        }
+        if reaped_orphan {
+            self.retry_lingering_locks();
+        }
+    }
+
+    /// A leftover group member of `name` exited: try its lock again.
+    pub(super) fn on_leftover(&mut self, name: &str) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.leftovers.retain(|fd| !fd.has_exited());
+        if svc.lock_lingers && svc.tracked.is_none() {
+            self.release_lock(name);
+        }
+    }
+
+    /// A leftover process exited: release the locks it may have been keeping.
+    pub(super) fn retry_lingering_locks(&mut self) {
+        let names: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.lock_lingers && s.tracked.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            self.release_lock(&name);
+        }
+    }
+}
