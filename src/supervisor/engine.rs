@@ -102,6 +102,7 @@ impl Engine {
             waiters: Vec::new(),
             sd: super::sd::SdState {
                 watchdog: crate::notify::watchdog_period().map(|p| (p, Instant::now() + p)),
+                enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
                 ..Default::default()
             },
             signals,

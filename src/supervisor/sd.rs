@@ -14,6 +14,9 @@ pub struct SdState {
     pub ready: bool,
     /// The last `STATUS=` sent.
     pub status: String,
+    /// `$NOTIFY_SOCKET` is set: without it there is nobody to tell, and the per-turn summary
+    /// is skipped.
+    pub enabled: bool,
     /// The watchdog period, and when the next ping is due.
     pub watchdog: Option<(std::time::Duration, Instant)>,
 }
@@ -21,6 +24,9 @@ pub struct SdState {
 impl Engine {
     /// Sends `READY=1` when due and `STATUS=` when it changed.
     pub fn notify_systemd(&mut self, now: Instant) {
+        if !self.sd.enabled {
+            return;
+        }
         let summary = self.summary();
         if !self.sd.ready && self.shutdown.is_none() && self.autostart_settled() {
             self.sd.ready = true;
