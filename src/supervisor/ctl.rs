@@ -130,17 +130,10 @@ impl Engine {
         kind: WaitKind,
         now: Instant,
     ) -> Option<Response> {
-        let names = if batch.all {
-            self.services.keys().cloned().collect()
-        } else {
-            batch.names
+        let names = match self.batch_names(batch.all, batch.names) {
+            Ok(names) => names,
+            Err(e) => return Some(*e),
         };
-        if let Some(e) = self.unknown(&names) {
-            return Some(e);
-        }
-        if names.is_empty() {
-            return Some(Response::error("name at least one service, or --all"));
-        }
         let baseline = self.baseline(&names);
         for name in &names {
             match kind {
@@ -157,18 +150,29 @@ impl Engine {
         self.answer_or_park(client, names, kind, baseline, batch.no_wait)
     }
 
-    fn restart(&mut self, client: ClientId, batch: Batch, now: Instant) -> Option<Response> {
-        let names = if batch.all {
+    /// The services a start/stop/restart names: all, or the given ones, all known.
+    fn batch_names(&self, all: bool, names: Vec<String>) -> Result<Vec<String>, Box<Response>> {
+        let names = if all {
             self.services.keys().cloned().collect()
         } else {
-            batch.names
+            names
         };
         if let Some(e) = self.unknown(&names) {
-            return Some(e);
+            return Err(Box::new(e));
         }
         if names.is_empty() {
-            return Some(Response::error("name at least one service, or --all"));
+            return Err(Box::new(Response::error(
+                "name at least one service, or --all",
+            )));
         }
+        Ok(names)
+    }
+
+    fn restart(&mut self, client: ClientId, batch: Batch, now: Instant) -> Option<Response> {
+        let names = match self.batch_names(batch.all, batch.names) {
+            Ok(names) => names,
+            Err(e) => return Some(*e),
+        };
         let baseline = self.baseline(&names);
         for name in &names {
             if let Some(svc) = self.services.get_mut(name) {

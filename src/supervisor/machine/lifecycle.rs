@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::{Action, AfterStop, BackoffReason, Machine, Outcome, State, SIGKILL};
+use super::{Action, AfterStop, BackoffReason, Machine, Outcome, State};
 use crate::supervisor::policy::ExitKind;
 
 impl Machine {
@@ -237,21 +237,7 @@ impl Machine {
                 then,
                 ..
             } => {
-                if let Some(pid) = pid {
-                    out.actions.push(Action::SendSignal {
-                        pid,
-                        signal: SIGKILL,
-                        group: self.policy.kill_group,
-                    });
-                }
-                let deadline = now + self.kill_grace();
-                self.set(State::Stopping {
-                    pid,
-                    deadline,
-                    killed: true,
-                    unkillable: false,
-                    then,
-                });
+                self.kill_now(pid, then, now, out);
                 Some("stop timeout: sent SIGKILL".into())
             }
             State::Stopping {

@@ -206,12 +206,19 @@ impl Machine {
         }
     }
 
-    pub(super) fn force_kill(
+    fn force_kill(&mut self, pid: Option<i32>, now: Instant, out: &mut Outcome) -> Option<String> {
+        self.kill_now(pid, AfterStop::Stay, now, out);
+        Some("forced shutdown: sent SIGKILL".into())
+    }
+
+    /// SIGKILL (to the group, per policy) and wait `kill_grace` for the exit.
+    pub(super) fn kill_now(
         &mut self,
         pid: Option<i32>,
+        then: AfterStop,
         now: Instant,
         out: &mut Outcome,
-    ) -> Option<String> {
+    ) {
         if let Some(pid) = pid {
             out.actions.push(Action::SendSignal {
                 pid,
@@ -225,9 +232,8 @@ impl Machine {
             deadline,
             killed: true,
             unkillable: false,
-            then: AfterStop::Stay,
+            then,
         });
-        Some("forced shutdown: sent SIGKILL".into())
     }
 
     fn on_replace(
