@@ -47,7 +47,7 @@ start_secs = "200ms"
     );
     sup.wait_state("web", "RUNNING");
     // The temp dir is 0700 as created; the runtime dir is 0755 (created by root).
-    std::fs::set_permissions(&sup.root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(sup.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(mode(&sup.runtime), 0o755, "the runtime dir as root");
     let copy_dir = tempdir();
     let binary: PathBuf = if executable_by_others(&bin()) {
@@ -78,7 +78,7 @@ fn ctl_access_nobody_is_refused_by_the_sockets_own_mode() {
     };
     let socket = sup.socket();
     assert_eq!(mode(&socket), 0o600, "the socket's own mode");
-    let out = status_as_nobody(&binary, &sup.root, &socket);
+    let out = status_as_nobody(&binary, &sup.root(), &socket);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
@@ -104,7 +104,7 @@ fn ctl_access_nobody_is_refused_by_peer_credentials_on_a_loosened_socket() {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     // Several times: whether the refusal reaches the client must not depend on timing.
     for attempt in 0..10 {
-        let out = status_as_nobody(&binary, &sup.root, &socket);
+        let out = status_as_nobody(&binary, &sup.root(), &socket);
         assert_eq!(out.code, 1, "attempt {attempt}: {out:?}\n{}", sup.log());
         assert!(out.stdout.is_empty(), "{out:?}");
         assert!(
@@ -134,7 +134,7 @@ fn ctl_access_a_loosened_socket_serves_nobody_nothing_and_logs_the_uid() {
     let socket = sup.socket();
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     for attempt in 0..5 {
-        let out = status_as_nobody(&binary, &sup.root, &socket);
+        let out = status_as_nobody(&binary, &sup.root(), &socket);
         assert!(out.stdout.is_empty(), "attempt {attempt}: served: {out:?}");
         assert!(
             out.stderr.is_empty()

@@ -151,7 +151,7 @@ fn ctl_stop_start_restart_return_once_the_target_state_is_reached() {
         t.elapsed()
     );
     assert_eq!(sup.state("web"), "RUNNING");
-    let second = sup.pidfile_pid("web").expect("web.pid after start");
+    let second = sup.pid_of("web").expect("web.pid after start");
     assert!(alive(second), "web.pid names a dead PID {second}");
     assert_ne!(second, first);
 
@@ -163,7 +163,7 @@ fn ctl_stop_start_restart_return_once_the_target_state_is_reached() {
         "{out:?}"
     );
     assert_eq!(sup.state("web"), "RUNNING");
-    let third = sup.pidfile_pid("web").expect("web.pid after restart");
+    let third = sup.pid_of("web").expect("web.pid after restart");
     assert_ne!(third, second, "restart kept the PID");
     assert!(alive(third) && !alive(second));
     assert_eq!(sup.status_of("web")["pid"], third);
@@ -171,7 +171,7 @@ fn ctl_stop_start_restart_return_once_the_target_state_is_reached() {
     // start of a running service: nothing to do, success.
     let out = sup.ctl(&["start", "web"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(sup.pidfile_pid("web"), Some(third));
+    assert_eq!(sup.pid_of("web"), Some(third));
 
     // --all: idle (not autostart) starts too; bad fails again, so exit 1.
     let out = sup.ctl(&["start", "--all"]);

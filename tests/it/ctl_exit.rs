@@ -104,7 +104,7 @@ fn ctl_unknown_service_names_exit_1_with_the_known_names() {
         assert_lists_known(&out, &args.join(" "));
     }
     // Nothing was done to the known name next to the unknown one.
-    assert_eq!(sup.pidfile_pid("web"), Some(web));
+    assert_eq!(sup.pid_of("web"), Some(web));
     assert!(alive(web));
     assert_eq!(sup.status_of("web")["restarts"], 0);
 }
@@ -149,14 +149,14 @@ fn ctl_nothing_listening_is_one_line_saying_where_it_looked() {
     let socket = sup.socket();
     let config = sup.config.display().to_string();
     assert_not_listening(
-        &sup.root,
+        &sup.root(),
         &|args| sup.ctl(args),
         &socket,
         &format!("the runtime dir of {config}"),
     );
-    let elsewhere = sup.root.join("elsewhere.sock");
+    let elsewhere = sup.root().join("elsewhere.sock");
     assert_not_listening(
-        &sup.root,
+        &sup.root(),
         &|args| {
             let mut all = vec!["--socket", elsewhere.to_str().unwrap()];
             all.extend_from_slice(args);
@@ -166,7 +166,7 @@ fn ctl_nothing_listening_is_one_line_saying_where_it_looked() {
         "--socket",
     );
     assert_not_listening(
-        &sup.root,
+        &sup.root(),
         &|args| {
             let mut cmd = sup.bare(args);
             cmd.env("PIDWARD_SOCKET", &elsewhere);
@@ -191,7 +191,7 @@ fn ctl_a_killed_supervisors_stale_socket_is_not_listening() {
     let socket = sup.socket();
     let config = sup.config.display().to_string();
     assert_not_listening(
-        &sup.root,
+        &sup.root(),
         &|args| sup.ctl(args),
         &socket,
         &format!("the runtime dir of {config}"),
@@ -236,12 +236,12 @@ fn ctl_socket_discovery_socket_flag_then_env_then_config() {
         "-c",
     );
     check(
-        output(pidward(&sup.root, &["-c", "pidward.toml", "pid"])),
+        output(pidward(sup.root(), &["-c", "pidward.toml", "pid"])),
         "-c relative",
     );
 
     // A config elsewhere whose runtime_dir is relative to its own directory.
-    let sub = sup.root.join("sub");
+    let sub = sup.root().join("sub");
     std::fs::create_dir(&sub).unwrap();
     std::fs::write(
         sub.join("alias.toml"),

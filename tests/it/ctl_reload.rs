@@ -59,9 +59,9 @@ start_secs = "200ms"
     sup.wait_state("new", "RUNNING");
     sup.wait_state("edit", "RUNNING");
     assert!(wait_until(PATIENCE, || sup.statuses().len() == 3));
-    assert_eq!(sup.pidfile_pid("keep"), Some(keep), "unchanged: same PID");
+    assert_eq!(sup.pid_of("keep"), Some(keep), "unchanged: same PID");
     assert!(wait_until(PATIENCE, || sup
-        .pidfile_pid("edit")
+        .pid_of("edit")
         .is_some_and(|p| p != edit)));
 
     sup.write_config(
@@ -111,7 +111,7 @@ start_secs = "200ms"
         .map(|s| s["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names, ["edit", "keep"], "the running config changed");
-    assert_eq!(sup.pidfile_pid("keep"), Some(keep));
+    assert_eq!(sup.pid_of("keep"), Some(keep));
 }
 
 #[test]

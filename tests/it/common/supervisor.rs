@@ -346,6 +346,11 @@ impl Supervisor {
         }
     }
 
+    /// Takes the supervisor process out of the fixture (to wait for its exit yourself).
+    pub fn take_proc(&mut self) -> Proc {
+        self.proc.take().expect("no supervisor running")
+    }
+
     /// SIGTERM, then waits for the exit; returns the status.
     pub fn terminate(&mut self) -> ExitStatus {
         self.signal(Signal::SIGTERM);
