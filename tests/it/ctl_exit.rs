@@ -236,7 +236,7 @@ fn ctl_socket_discovery_socket_flag_then_env_then_config() {
         "-c",
     );
     check(
-        output(pidward(sup.root(), &["-c", "pidward.toml", "pid"])),
+        output(pidward(&sup.root(), &["-c", "pidward.toml", "pid"])),
         "-c relative",
     );
 
