@@ -257,7 +257,7 @@ pub struct UnlockArgs {
     /// The lock file or directory.
     pub lockfile: PathBuf,
     /// The signal to send the holder.
-    #[arg(long, default_value = "SIGTERM", value_parser = parse_signal)]
+    #[arg(long, default_value = "SIGTERM", value_parser = pidward::config::signal::parse_signal)]
     pub signal: nix::sys::signal::Signal,
     /// How long to wait for the lock to become free.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
@@ -289,23 +289,6 @@ fn parse_kind(s: &str) -> Result<LockKind, String> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     pidward::config::duration::parse_duration(s)
-}
-
-/// Parses `TERM`, `SIGTERM`, `sigterm` or `15`.
-pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
-    use std::str::FromStr;
-    if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n)
-            .map_err(|_| format!("unknown signal number {n}"));
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    nix::sys::signal::Signal::from_str(&name)
-        .map_err(|_| format!("unknown signal {s:?} (try TERM, HUP, KILL or a number)"))
 }
 
 /// Runs the parsed command.

@@ -17,7 +17,7 @@ use super::artefact::{self, Shape};
 use super::fsutil::{self, FileId};
 use super::owner::OwnerRecord;
 use super::sidecar;
-use super::stale::{self, StalePolicy, StaleReason, Verdict};
+use super::stale::{self, StalePolicy, Verdict};
 use super::{LockKind, LockMode};
 use crate::process::{host_facts, ProcessTable, SystemTable};
 
@@ -193,7 +193,7 @@ pub fn holder(path: &Path, kind: Option<LockKind>) -> io::Result<HolderInfo> {
             &policy,
         );
         if let Verdict::Stale(reason) = verdict {
-            info.stale = Some(reason_text(reason));
+            info.stale = Some(reason.to_string());
         }
     }
     if let Some(record) = &info.record {
@@ -205,10 +205,6 @@ pub fn holder(path: &Path, kind: Option<LockKind>) -> io::Result<HolderInfo> {
         }
     }
     Ok(info)
-}
-
-fn reason_text(reason: StaleReason) -> String {
-    reason.to_string()
 }
 
 /// Formats milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.

@@ -74,7 +74,6 @@ impl Engine {
     }
 
     pub(super) fn reap(&mut self, now: Instant) {
-        let mut reaped_orphan = false;
         for (pid, how) in reap_all() {
             let status = match how {
                 Termination::Exited(code) => ExitKind::Exited(code),
@@ -90,14 +89,8 @@ impl Engine {
                     self.drain(&name, true);
                     self.dispatch(&name, Event::Exited { pid, status }, now);
                 }
-                None => {
-                    log::debug!("reaped PID {pid} ({status}), not a service");
-                    reaped_orphan = true;
-                }
+                None => log::debug!("reaped PID {pid} ({status}), not a service"),
             }
-        }
-        if reaped_orphan {
-            self.retry_lingering_locks();
         }
     }
 
@@ -109,19 +102,6 @@ impl Engine {
         svc.leftovers.retain(|fd| !fd.has_exited());
         if svc.lock_lingers && svc.tracked.is_none() {
             self.release_lock(name);
-        }
-    }
-
-    /// A leftover process exited: release the locks it may have been keeping.
-    pub(super) fn retry_lingering_locks(&mut self) {
-        let names: Vec<String> = self
-            .services
-            .iter()
-            .filter(|(_, s)| s.lock_lingers && s.tracked.is_none())
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in names {
-            self.release_lock(&name);
         }
     }
 }
