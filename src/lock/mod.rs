@@ -227,6 +227,14 @@ impl LockGuard {
         self.held.raw_fd()
     }
 
+    /// As [`LockGuard::raw_fd`], borrowed for as long as the guard lives.
+    pub fn borrowed_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        // SAFETY: the guard owns the descriptor and closes it only when it is dropped or
+        // released, both of which this borrow of the guard rules out.
+        self.raw_fd()
+            .map(|fd| unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+    }
+
     /// The owner record as last written.
     pub fn record(&self) -> OwnerRecord {
         self.held.record()

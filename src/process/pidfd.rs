@@ -62,3 +62,36 @@ impl AsFd for PidFd {
         self.0.as_fd()
     }
 }
+
+impl From<OwnedFd> for PidFd {
+    /// Wraps a descriptor that is a pidfd (from `clone(CLONE_PIDFD)`).
+    fn from(fd: OwnedFd) -> PidFd {
+        PidFd(fd)
+    }
+}
+
+impl PidFd {
+    /// Reaps the process if it is our child and has exited: `Ok(None)` while it runs.
+    ///
+    /// # Errors
+    /// `ECHILD` when it is not our child (adopted), or already reaped.
+    pub fn try_reap(&self) -> nix::Result<Option<super::reap::Termination>> {
+        use super::reap::Termination;
+        use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+        loop {
+            return match waitid(
+                Id::PIDFd(self.0.as_fd()),
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG,
+            ) {
+                Ok(WaitStatus::Exited(_, code)) => Ok(Some(Termination::Exited(code))),
+                Ok(WaitStatus::Signaled(_, sig, core)) => Ok(Some(Termination::Signaled {
+                    signal: sig as i32,
+                    core,
+                })),
+                Ok(_) => Ok(None),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => Err(e),
+            };
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Performing a machine's actions: locks, spawns, PID files, signals. A failed action goes back
 //! to the machine as an event (`LockBusy`, `SpawnFailed`); nothing here panics or ends the loop.
 
-use std::process::Stdio;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use nix::sys::signal::Signal;
@@ -9,12 +9,13 @@ use nix::sys::signal::Signal;
 use super::engine::Engine;
 use super::logs::{Capture, LogFile};
 use super::machine::{Action, Event};
+use super::poller::Watch;
 use super::table::Tracked;
 use crate::config::{Output, Rlimit, ServiceSpec};
 use crate::lock::{Lock, LockError, ProcessRef};
 use crate::pidfile;
 use crate::process::reap::signal_group;
-use crate::process::spawn::{self, resolve_credentials, SpawnSpec};
+use crate::process::spawn::{resolve_credentials, ChildOutput, SpawnSpec};
 
 /// Variables a service must not inherit: they are meant for the supervisor only.
 const PRIVATE_ENV: [&str; 6] = [
@@ -73,6 +74,7 @@ impl Engine {
             }
             Action::Forget => {
                 if let Some(svc) = self.services.remove(name) {
+                    self.poller.forget(svc.slot);
                     svc.stdout
                         .into_iter()
                         .chain(svc.stderr)
@@ -130,7 +132,6 @@ impl Engine {
             };
         };
         let spec = Arc::clone(&svc.spec);
-        let keep_fd = svc.lock.as_ref().and_then(|l| l.raw_fd());
         if let Err(reason) = self.ensure_captures(name) {
             return Event::SpawnFailed {
                 permanent: false,
@@ -143,9 +144,9 @@ impl Engine {
                 reason: "no such service".into(),
             };
         };
-        let streams = stdio_for(&spec.stdout, svc.stdout.as_ref())
-            .and_then(|out| Ok((out, stdio_for(&spec.stderr, svc.stderr.as_ref())?)));
-        let (stdout, stderr) = match streams {
+        let writers = writer_for(&spec.stdout, svc.stdout.as_ref())
+            .and_then(|out| Ok((out, writer_for(&spec.stderr, svc.stderr.as_ref())?)));
+        let (out_writer, err_writer) = match writers {
             Ok(s) => s,
             Err(reason) => {
                 return Event::SpawnFailed {
@@ -172,7 +173,10 @@ impl Engine {
         let mut env = spec.env.clone();
         env.insert("PIDWARD_SERVICE".into(), name.to_owned());
         let rlimits = self.rlimits(&spec);
-        let result = spawn::spawn(SpawnSpec {
+        let stdout = output(&spec.stdout, &out_writer);
+        let stderr = output(&spec.stderr, &err_writer);
+        let keep_fd = svc.lock.as_ref().and_then(|l| l.borrowed_fd());
+        let result = self.spawner.spawn(SpawnSpec {
             argv: &argv,
             cwd: &spec.cwd,
             env: &env,
@@ -193,6 +197,8 @@ impl Engine {
         match result {
             Ok(child) => {
                 let pid = child.pid;
+                self.poller
+                    .watch(svc.slot, name, child.pidfd.as_fd(), Watch::Exit);
                 svc.tracked = Some(Tracked {
                     pid,
                     pidfd: child.pidfd,
@@ -253,8 +259,16 @@ impl Engine {
             let sink = LogFile::open(&file, spec.log_max_bytes, spec.log_backups)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
             let fifo = runtime_dir.join(format!("{name}.std{suffix}"));
-            *slot =
-                Some(Capture::open(&fifo, sink).map_err(|e| format!("{}: {e}", fifo.display()))?);
+            let capture =
+                Capture::open(&fifo, sink).map_err(|e| format!("{}: {e}", fifo.display()))?;
+            let kind = if suffix == "out" {
+                Watch::Stdout
+            } else {
+                Watch::Stderr
+            };
+            self.poller
+                .watch(svc.slot, name, capture.reader().as_fd(), kind);
+            *slot = Some(capture);
         }
         Ok(())
     }
@@ -328,6 +342,10 @@ impl Engine {
                         .iter()
                         .filter_map(|h| crate::process::PidFd::open(h.pid).ok())
                         .collect();
+                    for fd in &svc.leftovers {
+                        self.poller
+                            .watch(svc.slot, name, fd.as_fd(), Watch::Leftover);
+                    }
                     if !svc.leftovers.is_empty() {
                         return;
                     }
@@ -365,11 +383,19 @@ impl Engine {
     }
 }
 
-fn stdio_for(output: &Output, capture: Option<&Capture>) -> Result<Stdio, String> {
+/// Where a child's output goes, given its writing end when it is captured.
+fn output<'a>(output: &Output, writer: &'a Option<std::fs::File>) -> ChildOutput<'a> {
+    match (output, writer) {
+        (Output::Inherit, _) => ChildOutput::Inherit,
+        (_, Some(file)) => ChildOutput::To(file.as_fd()),
+        (_, None) => ChildOutput::Null,
+    }
+}
+
+/// The writing end a `log` output hands the child (a new open of its FIFO); `None` otherwise.
+fn writer_for(output: &Output, capture: Option<&Capture>) -> Result<Option<std::fs::File>, String> {
     match (output, capture) {
-        (Output::Inherit, _) => Ok(Stdio::inherit()),
-        (Output::Null, _) => Ok(Stdio::null()),
-        (Output::Log, Some(c)) => c.writer().map(Stdio::from).map_err(|e| e.to_string()),
-        (Output::Log, None) => Ok(Stdio::null()),
+        (Output::Log, Some(c)) => c.writer().map(Some).map_err(|e| e.to_string()),
+        _ => Ok(None),
     }
 }

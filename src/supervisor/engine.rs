@@ -1,10 +1,11 @@
-//! The event loop: one thread, one `poll(2)` over the signal pipe, the services' pidfds and
-//! captured-output FIFOs, with the nearest machine deadline as its timeout. Nothing wakes it when
-//! nothing is due. OS events become machine events; machine actions become system calls
+//! The event loop: one thread, one `poll(2)` over the signal pipe, the control socket and its
+//! clients, and the epoll set holding every service's pidfds and captured-output FIFOs
+//! (`poller`), with the nearest machine deadline as its timeout. Nothing wakes it when nothing
+//! is due. OS events become machine events; machine actions become system calls
 //! (`actions`); no state logic lives here.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,9 +14,11 @@ use nix::sys::signal::Signal;
 
 use super::ctl::Waiter;
 use super::machine::{Event, StateName};
+use super::poller::{Poller, Watch};
 use super::table::{self, Service};
 use crate::config::Config;
 use crate::control::server::{ClientId, Incoming, Server};
+use crate::process::spawn::Spawner;
 
 /// An event for one service, queued until the machine takes it.
 pub type Queued = (String, Event);
@@ -47,6 +50,10 @@ pub struct Engine {
     pub waiters: Vec<Waiter>,
     /// What systemd has been told.
     pub sd: super::sd::SdState,
+    /// The services' descriptors.
+    pub poller: Poller,
+    /// Starts the services' processes.
+    pub spawner: Spawner,
     signals: Arc<Mutex<Vec<Signal>>>,
     signal_fd: BorrowedFd<'static>,
 }
@@ -56,21 +63,19 @@ enum Source {
     Signals,
     Listener,
     Client(ClientId, PollFlags),
-    Leftover(String),
-    Exit(String),
-    Output(String, bool),
+    Services,
 }
 
 impl Engine {
     /// An engine for `config`, dispatching signals through the registry's pollable descriptor.
     ///
     /// # Errors
-    /// When the signal handlers cannot be installed.
-    pub fn new(
-        config: Config,
-        child_nofile: (u64, u64),
-    ) -> Result<Engine, crate::signals::SignalError> {
-        let signal_fd = crate::signals::poll_fd()?;
+    /// When the signal handlers cannot be installed, or the epoll set or spawn slots created.
+    pub fn new(config: Config, child_nofile: (u64, u64)) -> std::io::Result<Engine> {
+        // The spawn slots first, while low descriptor numbers are free.
+        let spawner = Spawner::new()?;
+        let poller = Poller::new()?;
+        let signal_fd = crate::signals::poll_fd().map_err(std::io::Error::other)?;
         let signals = Arc::new(Mutex::new(Vec::new()));
         for sig in [
             Signal::SIGTERM,
@@ -85,7 +90,8 @@ impl Engine {
                 if let Ok(mut q) = queue.lock() {
                     q.push(s);
                 }
-            })?;
+            })
+            .map_err(std::io::Error::other)?;
         }
         let services = config
             .services
@@ -105,6 +111,8 @@ impl Engine {
                 enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
                 ..Default::default()
             },
+            poller,
+            spawner,
             signals,
             signal_fd,
         })
@@ -126,21 +134,24 @@ impl Engine {
                 .map(|d| d.saturating_duration_since(now));
             let ready = self.wait(timeout);
             let now = Instant::now();
+            let mut child_signal = false;
             for source in ready {
                 match source {
-                    Source::Signals => self.on_signals(now),
+                    Source::Signals => child_signal |= self.on_signals(now),
                     Source::Listener => {
                         if let Some(server) = self.control.as_mut() {
                             server.accept();
                         }
                     }
                     Source::Client(id, revents) => self.on_client(id, revents, now),
-                    Source::Leftover(name) => self.on_leftover(&name),
-                    Source::Exit(name) => self.on_pidfd(&name),
-                    Source::Output(name, is_err) => self.drain(&name, is_err),
+                    Source::Services => self.on_services(now),
                 }
             }
-            self.reap(now);
+            // Services' exits come through their pidfds; SIGCHLD is for everything else that a
+            // subreaper inherits (and for any exit whose pidfd has not been seen yet).
+            if child_signal {
+                self.reap(now);
+            }
             self.fire_deadlines(now);
             self.admit_starts(now);
             self.advance_shutdown(now);
@@ -202,26 +213,8 @@ impl Engine {
                 fds.push(PollFd::new(fd, events));
             }
         }
-        // Services are tagged by position, not by a cloned name: at 500 services that is 1,500
-        // allocations per turn saved; only the few ready ones are resolved to names below.
-        let first_service = sources.len();
-        let mut tags: Vec<(usize, u8)> = Vec::new();
-        for (index, svc) in self.services.values().enumerate() {
-            if let Some(t) = &svc.tracked {
-                tags.push((index, 0));
-                fds.push(PollFd::new(t.pidfd.as_fd(), PollFlags::POLLIN));
-            }
-            for leftover in &svc.leftovers {
-                tags.push((index, 1));
-                fds.push(PollFd::new(leftover.as_fd(), PollFlags::POLLIN));
-            }
-            for (capture, tag) in [(&svc.stdout, 2), (&svc.stderr, 3)] {
-                if let Some(c) = capture {
-                    tags.push((index, tag));
-                    fds.push(PollFd::new(c.reader().as_fd(), PollFlags::POLLIN));
-                }
-            }
-        }
+        sources.push(Source::Services);
+        fds.push(PollFd::new(self.poller.fd(), PollFlags::POLLIN));
         let timeout = match timeout {
             None => PollTimeout::NONE,
             // Round up, so a deadline is never woken for a millisecond early, again and again.
@@ -234,8 +227,7 @@ impl Engine {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => log::error!("poll: {e}"),
         }
-        let mut ready: Vec<Source> = fds[..first_service]
-            .iter()
+        fds.iter()
             .zip(sources)
             .filter_map(|(fd, source)| {
                 let revents = fd.revents().filter(|r| !r.is_empty())?;
@@ -244,30 +236,30 @@ impl Engine {
                     other => other,
                 })
             })
-            .collect();
-        for (fd, (index, tag)) in fds[first_service..].iter().zip(tags) {
-            if fd.revents().is_none_or(|r| r.is_empty()) {
-                continue;
-            }
-            let Some(name) = self.services.keys().nth(index).cloned() else {
-                continue;
-            };
-            ready.push(match tag {
-                0 => Source::Exit(name),
-                1 => Source::Leftover(name),
-                t => Source::Output(name, t == 3),
-            });
-        }
-        ready
+            .collect()
     }
 
-    fn on_signals(&mut self, now: Instant) {
+    /// Handles what the epoll set reports: exits, leftover holders, output.
+    fn on_services(&mut self, now: Instant) {
+        for (name, kind) in self.poller.ready() {
+            match kind {
+                Watch::Exit => self.on_pidfd(&name, now),
+                Watch::Leftover => self.on_leftover(&name),
+                Watch::Stdout => self.drain(&name, false),
+                Watch::Stderr => self.drain(&name, true),
+            }
+        }
+    }
+
+    /// Returns whether SIGCHLD was among the signals.
+    fn on_signals(&mut self, now: Instant) -> bool {
         crate::signals::dispatch_pending();
         let pending: Vec<Signal> = self
             .signals
             .lock()
             .map(|mut q| std::mem::take(&mut *q))
             .unwrap_or_default();
+        let mut child_signal = false;
         for sig in pending {
             match sig {
                 Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => self.begin_shutdown(sig, now),
@@ -275,9 +267,10 @@ impl Engine {
                     let _ = self.reload(now);
                 }
                 Signal::SIGUSR1 => self.reopen_logs(),
-                _ => {} // SIGCHLD: reaping follows every wake-up
+                _ => child_signal = true,
             }
         }
+        child_signal
     }
 
     fn fire_deadlines(&mut self, now: Instant) {

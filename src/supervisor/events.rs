@@ -10,27 +10,45 @@ use crate::control::protocol::Response;
 use crate::process::reap::{reap_all, Termination};
 
 impl Engine {
-    /// A pidfd became readable: our children are reaped by `waitpid`; an adopted process is not
-    /// our child, so its exit is known only from here, without a status.
-    pub(super) fn on_pidfd(&mut self, name: &str) {
+    /// A service's pidfd became readable: its process exited. Our own child is reaped right
+    /// here, through the pidfd (`waitid(P_PIDFD)`: no walk over every child); an adopted process
+    /// is not our child, so its exit is known only from here, without a status.
+    pub(super) fn on_pidfd(&mut self, name: &str, now: Instant) {
         let Some(svc) = self.services.get(name) else {
             return;
         };
-        if let Some(t) = svc.tracked.as_ref().filter(|t| t.adopted) {
-            let pid = t.pid;
+        let Some(t) = svc.tracked.as_ref() else {
+            return;
+        };
+        let pid = t.pid;
+        let status = if t.adopted {
             if svc.state() == StateName::Stopping {
                 log::debug!("{name}: adopted PID {pid} exited");
             } else {
                 log::warn!("{name}: adopted PID {pid} exited; its exit status is unknown (not our child), counted as a failure");
             }
-            self.dispatch(
-                name,
-                Event::Exited {
-                    pid,
-                    status: ExitKind::Unknown,
-                },
-                Instant::now(),
-            );
+            ExitKind::Unknown
+        } else {
+            match t.pidfd.try_reap() {
+                Ok(Some(how)) => exit_kind(how),
+                Ok(None) => return, // not exited after all
+                Err(e) => {
+                    log::warn!("{name}: PID {pid} exited but cannot be reaped ({e}); its exit status is unknown");
+                    ExitKind::Unknown
+                }
+            }
+        };
+        self.drain(name, false);
+        self.drain(name, true);
+        self.dispatch(name, Event::Exited { pid, status }, now);
+        // The pidfd is level-triggered: one left behind would wake the loop again and again.
+        if let Some(t) = self
+            .services
+            .get_mut(name)
+            .and_then(|s| s.tracked.take_if(|t| t.pid == pid))
+        {
+            log::error!("{name}: PID {pid} exited but is still tracked; no longer watching it");
+            self.poller.unwatch(std::os::fd::AsFd::as_fd(&t.pidfd));
         }
     }
 
@@ -75,10 +93,7 @@ impl Engine {
 
     pub(super) fn reap(&mut self, now: Instant) {
         for (pid, how) in reap_all() {
-            let status = match how {
-                Termination::Exited(code) => ExitKind::Exited(code),
-                Termination::Signaled { signal, core } => ExitKind::Killed { signal, core },
-            };
+            let status = exit_kind(how);
             let owner = self
                 .services
                 .iter()
@@ -103,5 +118,12 @@ impl Engine {
         if svc.lock_lingers && svc.tracked.is_none() {
             self.release_lock(name);
         }
+    }
+}
+
+fn exit_kind(how: Termination) -> ExitKind {
+    match how {
+        Termination::Exited(code) => ExitKind::Exited(code),
+        Termination::Signaled { signal, core } => ExitKind::Killed { signal, core },
     }
 }

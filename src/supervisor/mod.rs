@@ -22,6 +22,7 @@ pub mod logs;
 pub mod machine;
 pub mod orphans;
 pub mod policy;
+pub mod poller;
 pub mod reload;
 pub mod sd;
 pub mod shutdown;
@@ -69,10 +70,10 @@ pub fn run_with(config: Config, mut hooks: Hooks) -> Result<i32, BootError> {
     let child_nofile = boot::raise_nofile();
     // Signals first, in event-loop mode: no thread may exist before a daemon forks, and the
     // PID file guard below must not start the registry's dispatcher thread.
-    let mut engine = engine::Engine::new(config, child_nofile).map_err(|e| BootError::Io {
+    let mut engine = engine::Engine::new(config, child_nofile).map_err(|source| BootError::Io {
         path: runtime_dir.clone(),
-        op: "installing signal handlers",
-        source: std::io::Error::other(e.to_string()),
+        op: "setting up the event loop (signal handlers, epoll, spawn slots)",
+        source,
     })?;
     let instance_path = runtime_dir.join("pidward.pid");
     let _instance = match PidFile::create(&instance_path) {

@@ -72,6 +72,12 @@ impl Engine {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
+        self.poller.watch(
+            svc.slot,
+            name,
+            std::os::fd::AsFd::as_fd(&pidfd),
+            super::poller::Watch::Exit,
+        );
         svc.tracked = Some(Tracked {
             pid,
             pidfd,

@@ -28,6 +28,8 @@ pub struct Tracked {
     pub adopted: bool,
 }
 
+static NEXT_SLOT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// One supervised service.
 #[derive(Debug)]
 pub struct Service {
@@ -61,6 +63,8 @@ pub struct Service {
     pub leftovers: Vec<PidFd>,
     /// Processes started so far (a waiting `start` needs a new one).
     pub starts: u64,
+    /// This service's number in the poll set; never reused (see `poller`).
+    pub slot: u64,
 }
 
 impl Service {
@@ -82,6 +86,7 @@ impl Service {
             starts: 0,
             leftovers: Vec::new(),
             last_group: None,
+            slot: NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
