@@ -92,21 +92,23 @@ fn parent(path: &Path) -> &Path {
 /// Every service in file order, reporting a name defined again (in another file) and keeping
 /// its first definition.
 fn collect_entries<'a>(units: &[&'a Unit], out: &mut Vec<Diagnostic>) -> Vec<Entry<'a>> {
-    let mut first: BTreeMap<&str, String> = BTreeMap::new();
+    // Where each name was first seen; the place is formatted only for a duplicate (computing
+    // a line number scans the file, and doing it for every service made loading O(N²)).
+    let mut first: BTreeMap<&str, (&Source, std::ops::Range<usize>)> = BTreeMap::new();
     let mut entries = Vec::new();
     for unit in units {
         let Some(doc) = &unit.doc else { continue };
         for (name, raw) in &doc.services {
-            if let Some(other) = first.get(name.get_ref().as_str()) {
+            if let Some((src, span)) = first.get(name.get_ref().as_str()) {
                 let problem = Problem::Duplicate {
                     name: name.get_ref().clone(),
-                    other: other.clone(),
+                    other: src.place(span.clone()),
                 };
                 let key = key_path("services", name.get_ref());
                 out.push(unit.source.diag(Some(name.span()), &key, problem));
                 continue;
             }
-            first.insert(name.get_ref(), unit.source.place(name.span()));
+            first.insert(name.get_ref(), (&unit.source, name.span()));
             entries.push(Entry {
                 src: &unit.source,
                 name,

@@ -293,9 +293,9 @@ impl Engine {
         loop {
             let ready: Vec<String> = self
                 .services
-                .keys()
-                .filter(|n| table::may_start(&self.services, n))
-                .cloned()
+                .iter()
+                .filter(|(_, svc)| table::may_start(&self.services, svc))
+                .map(|(name, _)| name.clone())
                 .collect();
             if ready.is_empty() {
                 return;

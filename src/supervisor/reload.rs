@@ -28,6 +28,7 @@ impl Engine {
     /// Reloads the config file; returns what changed, or the errors.
     pub fn reload(&mut self, now: Instant) -> Result<ReloadReport, String> {
         crate::notify::reloading();
+        self.spawner.forget_paths();
         let result = match config::load(&self.config.path) {
             Ok(new) => Ok(self.apply(new, now)),
             Err(e) => {

@@ -128,11 +128,9 @@ pub fn next_deadline(services: &BTreeMap<String, Service>) -> Option<Instant> {
     services.values().filter_map(|s| s.machine.deadline()).min()
 }
 
-/// Whether `name` may start now: wanted, idle, and every dependency RUNNING.
-pub fn may_start(services: &BTreeMap<String, Service>, name: &str) -> bool {
-    let Some(svc) = services.get(name) else {
-        return false;
-    };
+/// Whether `svc` may start now: wanted, idle, and every dependency (in `services`) RUNNING.
+pub fn may_start(services: &BTreeMap<String, Service>, svc: &Service) -> bool {
+    // Called for every service on every turn: the cheap tests first, no lookup by name.
     svc.wanted
         && matches!(svc.machine.state(), State::Stopped)
         && svc.spec.depends_on.iter().all(|dep| {

@@ -138,6 +138,7 @@ pub struct Spawner {
     /// Slots for stdout, stderr and the lock.
     slots: [OwnedFd; 3],
     stack: Vec<u8>,
+    found: plan::PathCache,
 }
 
 /// The child's stack: its set-up is a few plain calls deep.
@@ -160,7 +161,13 @@ impl Spawner {
             null,
             slots,
             stack: vec![0; STACK_BYTES],
+            found: plan::PathCache::new(),
         })
+    }
+
+    /// Forgets where programs were found on `PATH` (at a reload).
+    pub fn forget_paths(&mut self) {
+        self.found.clear();
     }
 
     /// Spawns `spec` in its own session and process group; returns once it has exec'd.
@@ -174,7 +181,7 @@ impl Spawner {
                 message: "empty command".into(),
             });
         };
-        let mut plan = plan::prepare(&spec, spec.keep_fd.map(|_| LOCK_FD))?;
+        let mut plan = plan::prepare(&spec, spec.keep_fd.map(|_| LOCK_FD), &mut self.found)?;
         let [out, err, lock] = &mut self.slots;
         let fill = |slot: &mut OwnedFd, source: Option<BorrowedFd<'_>>| -> io::Result<()> {
             if let Some(fd) = source {
@@ -207,7 +214,12 @@ impl Spawner {
                 log::warn!("spawn: resetting a descriptor slot: {e}");
             }
         }
-        let started = started.map_err(|(stage, e)| classify(program, spec.cwd, stage, &e))?;
+        let started = started.map_err(|(stage, e)| {
+            if stage == Stage::Exec {
+                self.forget_paths();
+            }
+            classify(program, spec.cwd, stage, &e)
+        })?;
         let start_ticks = read_stat(started.pid).map_or(0, |s| s.start_ticks);
         Ok(Spawned {
             pid: started.pid,
@@ -256,6 +268,9 @@ fn classify(program: &str, cwd: &Path, stage: Stage, e: &io::Error) -> SpawnErro
         (Stage::Exec, Some(libc::ENOENT)) => format!("{program}: command not found"),
         (Stage::Exec, Some(libc::EACCES)) => format!(
             "{program}: permission denied (not executable, or the directory is not accessible)"
+        ),
+        (Stage::Exec, Some(libc::ENOEXEC)) => format!(
+            "{program}: not an executable format (a script needs a #! line; or use a string command, run by /bin/sh)"
         ),
         (Stage::Exec, _) => format!("{program}: {e}"),
         (stage, _) => format!("{program}: spawning ({stage:?}): {e}"),

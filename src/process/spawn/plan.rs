@@ -10,6 +10,11 @@ use std::sync::atomic::AtomicI32;
 use super::child::Plan;
 use super::{SpawnError, SpawnSpec};
 
+/// `PATH` search results by (program, `PATH`, cwd): at 500 services the search was a dozen
+/// `statx` calls per spawn. Cleared at a reload and after a failed exec, so a program moved
+/// or installed elsewhere is found again then (systemd too resolves at unit load).
+pub(super) type PathCache = std::collections::HashMap<(String, OsString, PathBuf), Vec<CString>>;
+
 /// `PATH` when the service's environment has none (glibc's `execvp` default, plus /usr/local).
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -25,17 +30,35 @@ fn c_string(what: &str, bytes: Vec<u8>) -> Result<CString, SpawnError> {
 ///
 /// # Errors
 /// Permanent: a NUL byte in an argument or variable, or a program found nowhere on `PATH`.
-pub(super) fn prepare(spec: &SpawnSpec<'_>, lock_fd: Option<i32>) -> Result<Plan, SpawnError> {
+pub(super) fn prepare(
+    spec: &SpawnSpec<'_>,
+    lock_fd: Option<i32>,
+    found: &mut PathCache,
+) -> Result<Plan, SpawnError> {
     let env = environment(spec, lock_fd);
     let program = spec.argv.first().map(String::as_str).unwrap_or_default();
     let path_var = env
         .get(OsStr::new("PATH"))
         .map(OsString::as_os_str)
         .unwrap_or(OsStr::new(DEFAULT_PATH));
-    let candidates = search_path(program, path_var, spec.cwd)
-        .into_iter()
-        .map(|p| c_string("the program path", p.into_os_string().into_vec()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let key = (
+        program.to_owned(),
+        path_var.to_owned(),
+        spec.cwd.to_path_buf(),
+    );
+    let candidates = match found.get(&key) {
+        Some(c) => c.clone(),
+        None => {
+            let c = search_path(program, path_var, spec.cwd)
+                .into_iter()
+                .map(|p| c_string("the program path", p.into_os_string().into_vec()))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !c.is_empty() {
+                found.insert(key, c.clone());
+            }
+            c
+        }
+    };
     if candidates.is_empty() {
         return Err(SpawnError {
             permanent: true,
