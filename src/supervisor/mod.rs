@@ -26,6 +26,7 @@ pub mod poller;
 pub mod reload;
 pub mod sd;
 pub mod shutdown;
+pub mod start;
 pub mod table;
 pub mod waiters;
 
