@@ -3,8 +3,15 @@
 //! 0/1/2 and the one it is meant to inherit (its lock).
 //!
 //! Everything is resolved in the parent (user, groups, the `PATH` search, argv and environment
-//! as C strings); the child ([`child`]) makes only raw system calls on that plan. The lock is
-//! always handed over as descriptor 3 ([`LOCK_FD`]).
+//! as C strings); the child makes only raw system calls on that plan. The lock is always handed
+//! over as descriptor 3 ([`LOCK_FD`]).
+//!
+//! The child is a `clone(CLONE_VM | CLONE_VFORK | CLONE_FILES)`, not a `fork`: a supervisor of
+//! 500 services holds 1,000–3,000 descriptors, and `fork` copies them and the page tables, and
+//! the child's `execve` then closes them all while the supervisor waits. The child's first call,
+//! `close_range(first_unused, ~0, CLOSE_RANGE_UNSHARE)`, gives it a private table holding only
+//! the few descriptors below the [`Spawner`]'s slots, into which its stdout, stderr and lock were
+//! `dup3`'d. Needs Linux 5.9.
 
 mod child;
 mod plan;
@@ -130,7 +137,7 @@ pub struct SpawnError {
 }
 
 /// Starts services: owns the stack their set-up runs on and the low descriptor slots through
-/// which their descriptors are handed over (see [`child`] for why).
+/// which their descriptors are handed over (see the module docs for why).
 #[derive(Debug)]
 pub struct Spawner {
     /// `/dev/null`: the child's stdin, and what every other slot holds between spawns.
@@ -276,4 +283,52 @@ fn classify(program: &str, cwd: &Path, stage: Stage, e: &io::Error) -> SpawnErro
         (stage, _) => format!("{program}: spawning ({stage:?}): {e}"),
     };
     SpawnError { permanent, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classified(stage: Stage, errno: i32) -> SpawnError {
+        classify(
+            "prog",
+            Path::new("/srv/x"),
+            stage,
+            &io::Error::from_raw_os_error(errno),
+        )
+    }
+
+    #[test]
+    fn failures_that_retrying_cannot_fix_are_permanent_and_say_what_to_fix() {
+        let e = classified(Stage::Exec, libc::ENOENT);
+        assert!(e.permanent);
+        assert_eq!(e.message, "prog: command not found");
+        let e = classified(Stage::Directory, libc::ENOENT);
+        assert!(e.permanent);
+        assert!(e.message.starts_with("working directory /srv/x: "), "{e:?}");
+        let e = classified(Stage::Credentials, libc::EPERM);
+        assert!(
+            e.permanent && e.message.contains("must run as root"),
+            "{e:?}"
+        );
+        let e = classified(Stage::Exec, libc::ENOEXEC);
+        assert!(e.permanent && e.message.contains("#!"), "{e:?}");
+        let e = classified(Stage::Exec, libc::EACCES);
+        assert!(
+            e.permanent && e.message.contains("permission denied"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn resource_shortages_are_retried() {
+        for (stage, errno) in [
+            (Stage::Clone, libc::EAGAIN),
+            (Stage::Clone, libc::ENOMEM),
+            (Stage::Exec, libc::ENOMEM),
+            (Stage::Descriptors, libc::EMFILE),
+        ] {
+            assert!(!classified(stage, errno).permanent, "{stage:?} {errno}");
+        }
+    }
 }
