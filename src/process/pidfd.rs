@@ -77,21 +77,13 @@ impl PidFd {
     /// `ECHILD` when it is not our child (adopted), or already reaped.
     pub fn try_reap(&self) -> nix::Result<Option<super::reap::Termination>> {
         use super::reap::Termination;
-        use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG;
         loop {
-            return match waitid(
-                Id::PIDFd(self.0.as_fd()),
-                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG,
-            ) {
-                Ok(WaitStatus::Exited(_, code)) => Ok(Some(Termination::Exited(code))),
-                Ok(WaitStatus::Signaled(_, sig, core)) => Ok(Some(Termination::Signaled {
-                    signal: sig as i32,
-                    core,
-                })),
-                Ok(_) => Ok(None),
+            match waitid(Id::PIDFd(self.0.as_fd()), flags) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => Err(e),
-            };
+                result => return result.map(|s| Termination::of(s).map(|(_, how)| how)),
+            }
         }
     }
 }

@@ -18,25 +18,32 @@ pub enum Termination {
     },
 }
 
+impl Termination {
+    /// How a reaped process ended, from a wait status; `None` for a status that is not an end
+    /// (still alive, stopped, continued).
+    pub fn of(status: WaitStatus) -> Option<(i32, Termination)> {
+        match status {
+            WaitStatus::Exited(pid, code) => Some((pid.as_raw(), Termination::Exited(code))),
+            WaitStatus::Signaled(pid, sig, core) => Some((
+                pid.as_raw(),
+                Termination::Signaled {
+                    signal: sig as i32,
+                    core,
+                },
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// Reaps every exited child; returns their PIDs and how they ended.
 pub fn reap_all() -> Vec<(i32, Termination)> {
     let mut reaped = Vec::new();
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => {
-                reaped.push((pid.as_raw(), Termination::Exited(code)))
-            }
-            Ok(WaitStatus::Signaled(pid, sig, core)) => {
-                reaped.push((
-                    pid.as_raw(),
-                    Termination::Signaled {
-                        signal: sig as i32,
-                        core,
-                    },
-                ));
-            }
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return reaped,
-            Ok(_) | Err(Errno::EINTR) => continue,
+            Ok(status) => reaped.extend(Termination::of(status)),
+            Err(Errno::EINTR) => continue,
             Err(e) => {
                 log::warn!("waitpid: {e}");
                 return reaped;

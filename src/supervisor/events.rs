@@ -38,9 +38,7 @@ impl Engine {
                 }
             }
         };
-        self.drain(name, false);
-        self.drain(name, true);
-        self.dispatch(name, Event::Exited { pid, status }, now);
+        self.exited(name, pid, status, now);
         // The pidfd is level-triggered: one left behind would wake the loop again and again.
         if let Some(t) = self
             .services
@@ -99,14 +97,17 @@ impl Engine {
                 .iter()
                 .find(|(_, s)| s.tracked.as_ref().is_some_and(|t| t.pid == pid));
             match owner.map(|(n, _)| n.clone()) {
-                Some(name) => {
-                    self.drain(&name, false);
-                    self.drain(&name, true);
-                    self.dispatch(&name, Event::Exited { pid, status }, now);
-                }
+                Some(name) => self.exited(&name, pid, status, now),
                 None => log::debug!("reaped PID {pid} ({status}), not a service"),
             }
         }
+    }
+
+    /// `name`'s process `pid` ended: what it wrote last goes to the log first.
+    fn exited(&mut self, name: &str, pid: i32, status: ExitKind, now: Instant) {
+        self.drain(name, false);
+        self.drain(name, true);
+        self.dispatch(name, Event::Exited { pid, status }, now);
     }
 
     /// A leftover group member of `name` exited: try its lock again.
